@@ -1,0 +1,39 @@
+"""fastlayers' compiled kernels: plain functions on arrays, each forward with its gradient.
+
+NumPy arrays run Numba kernels on the CPU; CuPy arrays run CuPy kernels on the
+GPU. ``kernels.reference`` holds the NumPy formulas they are checked against.
+Importing this package compiles nothing: each kernel compiles at its first
+call and is cached on disk (Numba ``cache=True``).
+"""
+
+from . import reference
+from .api import (
+    center,
+    center_backward,
+    fft_half,
+    fft_half_backward,
+    linear,
+    linear_backward,
+    linear_relu,
+    linear_relu_backward,
+    relu,
+    relu_backward,
+    tensor_reduction,
+    tensor_reduction_backward,
+)
+
+__all__ = [
+    "linear",
+    "linear_relu",
+    "relu",
+    "center",
+    "tensor_reduction",
+    "fft_half",
+    "linear_backward",
+    "linear_relu_backward",
+    "relu_backward",
+    "center_backward",
+    "tensor_reduction_backward",
+    "fft_half_backward",
+    "reference",
+]

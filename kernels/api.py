@@ -1,0 +1,185 @@
+"""The public kernels: check the arguments once, then run the backend for their array type.
+
+Every function takes NumPy arrays (CPU, Numba) or CuPy arrays (GPU) and
+returns arrays of the same kind. float32 computes in float32, float64 in
+float64; integers and bools compute in float64. Inputs are never written.
+"""
+
+import numpy as np
+
+from ._dispatch import backend_for
+from ._validate import as_arrays, cast_contiguous, check_ndim, check_same_shape, compute_dtype, normalize_axes
+
+
+def _prepare(op, **arrays):
+    """(backend, the arrays in their common float dtype, C-contiguous)."""
+    backend = backend_for(op, *arrays.values())
+    arrays = as_arrays(backend.xp, op, **arrays)
+    dtype = compute_dtype(op, **arrays)
+    return backend, cast_contiguous(backend.xp, dtype, *arrays.values())
+
+
+def _check_linear(op, x, w, b=None):
+    check_ndim(op, "x", x, (1, 2), "(n, in) or (in,)")
+    check_ndim(op, "w", w, (2,), "(in, out)")
+    if x.shape[-1] != w.shape[0]:
+        raise ValueError(
+            f"{op}: x has {x.shape[-1]} features (shape {tuple(x.shape)}) "
+            f"but w expects {w.shape[0]} (shape {tuple(w.shape)})"
+        )
+    if b is not None and tuple(b.shape) != (w.shape[1],):
+        raise ValueError(
+            f"{op}: b must have shape ({w.shape[1]},) to match w {tuple(w.shape)}, got {tuple(b.shape)}"
+        )
+
+
+def _batched(x):
+    """x as a 2-D batch, and whether it was a single sample."""
+    return (x.reshape(1, -1), True) if x.ndim == 1 else (x, False)
+
+
+def linear(x, w, b=None):
+    """x @ w + b.  x (n, in) or (in,), w (in, out), b (out,) or None → (n, out) or (out,)."""
+    backend, (x, w, b) = _prepare("linear", x=x, w=w, b=b)
+    _check_linear("linear", x, w, b)
+    x2, single = _batched(x)
+    y = backend.linear(x2, w, b, apply_relu=False)
+    return y[0] if single else y
+
+
+def linear_relu(x, w, b=None):
+    """relu(x @ w + b), fused: the bias and ReLU are applied in one pass over the output."""
+    backend, (x, w, b) = _prepare("linear_relu", x=x, w=w, b=b)
+    _check_linear("linear_relu", x, w, b)
+    x2, single = _batched(x)
+    y = backend.linear(x2, w, b, apply_relu=True)
+    return y[0] if single else y
+
+
+def relu(x):
+    """max(x, 0) elementwise, any shape; NaN stays NaN."""
+    backend, (x,) = _prepare("relu", x=x)
+    return backend.relu(x)
+
+
+def center(x, axis=None):
+    """x - x.mean(axis, keepdims=True); axis None (all), an int or a tuple of ints."""
+    backend, (x,) = _prepare("center", x=x)
+    return backend.center(x, normalize_axes("center", axis, x.ndim))
+
+
+def tensor_reduction(x, w):
+    """y[..., k] = sum_ij w[i, j, k] x[..., i] x[..., j].  x (n, I) or (I,), w (I, I, K) → (n, K) or (K,)."""
+    backend, (x, w) = _prepare("tensor_reduction", x=x, w=w)
+    _check_tensor_reduction("tensor_reduction", x, w)
+    x2, single = _batched(x)
+    y = backend.tensor_reduction(x2, w)
+    return y[0] if single else y
+
+
+def _check_tensor_reduction(op, x, w):
+    check_ndim(op, "x", x, (1, 2), "(n, I) or (I,)")
+    check_ndim(op, "w", w, (3,), "(I, I, K)")
+    if w.shape[0] != w.shape[1]:
+        raise ValueError(f"{op}: w must be (I, I, K) with equal first two axes, got {tuple(w.shape)}")
+    if x.shape[-1] != w.shape[0]:
+        raise ValueError(
+            f"{op}: x has {x.shape[-1]} features (shape {tuple(x.shape)}) "
+            f"but w expects {w.shape[0]} (shape {tuple(w.shape)})"
+        )
+
+
+def fft_half(x):
+    """fft(x, axis=-1)[..., :n // 2] for real x (..., n): complex64 for float32, complex128 for float64."""
+    backend, (x,) = _prepare("fft_half", x=x)
+    check_ndim("fft_half", "x", x, range(1, 64), "at least 1-D, (..., n)")
+    n = x.shape[-1]
+    if n < 1:
+        raise ValueError(f"fft_half: the last axis of x must hold at least one sample, got shape {tuple(x.shape)}")
+    y = backend.fft_half(x.reshape(-1, n))
+    return y.reshape(x.shape[:-1] + (n // 2,))
+
+
+# --- gradients ---
+
+
+def _check_grad_y(op, grad_y, x, w):
+    expected = tuple(x.shape[:-1]) + (w.shape[-1],)
+    if tuple(grad_y.shape) != expected:
+        raise ValueError(
+            f"{op}: grad_y must have the output's shape {expected} for x {tuple(x.shape)} "
+            f"and w {tuple(w.shape)}, got {tuple(grad_y.shape)}"
+        )
+
+
+def _linear_backward(backend, grad_y, x, w, y):
+    x2, single = _batched(x)
+    g2 = grad_y.reshape(x2.shape[0], -1)
+    y2 = None if y is None else y.reshape(g2.shape)
+    grad_x, grad_w, grad_b = backend.linear_backward(g2, x2, w, y2)
+    return (grad_x[0] if single else grad_x), grad_w, grad_b
+
+
+def linear_backward(grad_y, x, w):
+    """(grad_x, grad_w, grad_b) of y = x @ w + b.  grad_y (n, out) or (out,); shapes as in linear."""
+    backend, (grad_y, x, w) = _prepare("linear_backward", grad_y=grad_y, x=x, w=w)
+    _check_linear("linear_backward", x, w)
+    _check_grad_y("linear_backward", grad_y, x, w)
+    return _linear_backward(backend, grad_y, x, w, None)
+
+
+def linear_relu_backward(grad_y, x, w, y):
+    """(grad_x, grad_w, grad_b) of y = relu(x @ w + b); y is the forward's output (its mask y > 0)."""
+    backend, (grad_y, x, w, y) = _prepare("linear_relu_backward", grad_y=grad_y, x=x, w=w, y=y)
+    _check_linear("linear_relu_backward", x, w)
+    _check_grad_y("linear_relu_backward", grad_y, x, w)
+    check_same_shape("linear_relu_backward", "grad_y", grad_y, "y", y)
+    return _linear_backward(backend, grad_y, x, w, y)
+
+
+def relu_backward(grad_y, y):
+    """grad_x = grad_y where y > 0, else 0; y is relu's output, any shape."""
+    backend, (grad_y, y) = _prepare("relu_backward", grad_y=grad_y, y=y)
+    check_same_shape("relu_backward", "grad_y", grad_y, "y", y)
+    return backend.relu_backward(grad_y, y)
+
+
+def center_backward(grad_y, axis=None):
+    """grad_x of center(x, axis): grad_y minus its mean over the same axes."""
+    backend, (grad_y,) = _prepare("center_backward", grad_y=grad_y)
+    return backend.center_backward(grad_y, normalize_axes("center_backward", axis, grad_y.ndim))
+
+
+def tensor_reduction_backward(grad_y, x, w):
+    """(grad_x (n, I) or (I,), grad_w (I, I, K)) of y = tensor_reduction(x, w)."""
+    backend, (grad_y, x, w) = _prepare("tensor_reduction_backward", grad_y=grad_y, x=x, w=w)
+    _check_tensor_reduction("tensor_reduction_backward", x, w)
+    _check_grad_y("tensor_reduction_backward", grad_y, x, w)
+    x2, single = _batched(x)
+    grad_x, grad_w = backend.tensor_reduction_backward(grad_y.reshape(x2.shape[0], -1), x2, w)
+    return (grad_x[0] if single else grad_x), grad_w
+
+
+def fft_half_backward(grad_y, n):
+    """Real grad_x (..., n) of y = fft_half(x), from grad_y (..., n // 2) = dL/dRe(y) + i dL/dIm(y)."""
+    op = "fft_half_backward"
+    backend = backend_for(op, grad_y)
+    xp = backend.xp
+    grad_y = as_arrays(xp, op, grad_y=grad_y)["grad_y"]
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"{op}: n must be a positive int (the forward input's length), got {n!r}")
+    check_ndim(op, "grad_y", grad_y, range(1, 64), "at least 1-D, (..., n // 2)")
+    if grad_y.shape[-1] != n // 2:
+        raise ValueError(
+            f"{op}: grad_y's last axis must hold n // 2 = {n // 2} coefficients for n = {n}, "
+            f"got shape {tuple(grad_y.shape)}"
+        )
+    dt = np.dtype(grad_y.dtype)
+    if dt.kind not in "biufc":
+        raise TypeError(f"{op}: grad_y has dtype {dt}; expected a complex or real numeric array")
+    single_precision = dt in (np.complex64, np.float32, np.float16)
+    cdtype = np.complex64 if single_precision else np.complex128
+    g = xp.ascontiguousarray(grad_y, dtype=cdtype)
+    rows = int(np.prod(g.shape[:-1]))
+    grad_x = backend.fft_half_backward(g.reshape(rows, n // 2), int(n))
+    return grad_x.reshape(grad_y.shape[:-1] + (n,))
