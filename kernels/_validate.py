@@ -47,7 +47,8 @@ def as_arrays(xp, op: str, **arrays):
 
 def cast_contiguous(xp, dtype, *arrays):
     """C-contiguous copies in ``dtype`` where needed; inputs are never written."""
-    return tuple(None if a is None else xp.ascontiguousarray(a, dtype=dtype) for a in arrays)
+    # asarray(order="C"), not ascontiguousarray: that one turns 0-d arrays into 1-d.
+    return tuple(None if a is None else xp.asarray(a, dtype=dtype, order="C") for a in arrays)
 
 
 def check_ndim(op: str, name: str, a, allowed, what: str):

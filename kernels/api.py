@@ -114,7 +114,7 @@ def _check_grad_y(op, grad_y, x, w):
 
 def _linear_backward(backend, grad_y, x, w, y):
     x2, single = _batched(x)
-    g2 = grad_y.reshape(x2.shape[0], -1)
+    g2 = grad_y.reshape(x2.shape[0], w.shape[1])
     y2 = None if y is None else y.reshape(g2.shape)
     grad_x, grad_w, grad_b = backend.linear_backward(g2, x2, w, y2)
     return (grad_x[0] if single else grad_x), grad_w, grad_b
@@ -156,7 +156,7 @@ def tensor_reduction_backward(grad_y, x, w):
     _check_tensor_reduction("tensor_reduction_backward", x, w)
     _check_grad_y("tensor_reduction_backward", grad_y, x, w)
     x2, single = _batched(x)
-    grad_x, grad_w = backend.tensor_reduction_backward(grad_y.reshape(x2.shape[0], -1), x2, w)
+    grad_x, grad_w = backend.tensor_reduction_backward(grad_y.reshape(x2.shape[0], w.shape[2]), x2, w)
     return (grad_x[0] if single else grad_x), grad_w
 
 

@@ -1,0 +1,104 @@
+"""Each forward against its float64 NumPy reference on fresh random inputs, many shapes."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import kernels
+from kernels import reference
+from tests.numerics import TOLERANCE, rel_err
+
+dtypes = st.sampled_from([np.float32, np.float64])
+seeds = st.integers(0, 2**32 - 1)
+
+
+def _random(rng, shape, dtype):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+@given(n=st.integers(0, 70), n_in=st.integers(1, 50), n_out=st.integers(1, 50), bias=st.booleans(),
+       dtype=dtypes, seed=seeds)
+def test_linear_and_linear_relu(n, n_in, n_out, bias, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x, w = _random(rng, (n, n_in), dtype), _random(rng, (n_in, n_out), dtype)
+    b = _random(rng, n_out, dtype) if bias else None
+    x64, w64, b64 = x.astype(np.float64), w.astype(np.float64), None if b is None else b.astype(np.float64)
+    for op in ("linear", "linear_relu"):
+        y = getattr(kernels, op)(x, w, b)
+        assert y.dtype == dtype
+        assert rel_err(y, getattr(reference, op)(x64, w64, b64)) <= TOLERANCE[np.dtype(dtype)]
+
+
+@given(shape=st.lists(st.integers(1, 9), min_size=0, max_size=4), dtype=dtypes, seed=seeds)
+def test_relu(shape, dtype, seed):
+    x = _random(np.random.default_rng(seed), shape, dtype)
+    y = kernels.relu(x)
+    assert y.dtype == dtype and rel_err(y, reference.relu(x.astype(np.float64))) == 0
+
+
+@given(data=st.data(), shape=st.lists(st.integers(1, 12), min_size=1, max_size=4), dtype=dtypes, seed=seeds)
+def test_center(data, shape, dtype, seed):
+    ndim = len(shape)
+    axis = data.draw(
+        st.one_of(
+            st.none(),
+            st.integers(-ndim, ndim - 1),
+            st.lists(st.integers(0, ndim - 1), unique=True, max_size=ndim).map(tuple),
+        )
+    )
+    x = (_random(np.random.default_rng(seed), shape, dtype) + 3).astype(dtype)  # a nonzero mean
+    y = kernels.center(x, axis)
+    assert y.dtype == dtype
+    assert rel_err(y, reference.center(x.astype(np.float64), axis)) <= TOLERANCE[np.dtype(dtype)]
+
+
+@given(n=st.integers(0, 40), n_in=st.integers(1, 24), n_out=st.integers(1, 20), dtype=dtypes, seed=seeds)
+def test_tensor_reduction(n, n_in, n_out, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x, w = _random(rng, (n, n_in), dtype), _random(rng, (n_in, n_in, n_out), dtype)
+    y = kernels.tensor_reduction(x, w)
+    assert y.dtype == dtype
+    expected = reference.tensor_reduction(x.astype(np.float64), w.astype(np.float64))
+    assert rel_err(y, expected) <= TOLERANCE[np.dtype(dtype)]
+
+
+@given(batch=st.lists(st.integers(1, 4), max_size=2), n=st.integers(1, 300), dtype=dtypes, seed=seeds)
+def test_fft_half(batch, n, dtype, seed):
+    x = _random(np.random.default_rng(seed), tuple(batch) + (n,), dtype)
+    y = kernels.fft_half(x)
+    assert y.dtype == (np.complex64 if dtype == np.float32 else np.complex128)
+    assert rel_err(y, reference.fft_half(x.astype(np.float64))) <= TOLERANCE[np.dtype(dtype)]
+
+
+# Powers of two and not, primes small (direct radix) and large (Bluestein), up to 2^20.
+FFT_LENGTHS = [1, 2, 3, 4, 5, 7, 31, 37, 97, 210, 997, 1000, 1024, 4096 * 3, 65536, 65537, 2**20]
+
+
+@pytest.mark.parametrize("n", FFT_LENGTHS)
+def test_fft_half_lengths(n, rng):
+    rows = max(1, min(4, 2**18 // n))
+    x64 = rng.standard_normal((rows, n))
+    expected = reference.fft_half(x64)
+    assert rel_err(kernels.fft_half(x64), expected) <= 1e-12
+    assert rel_err(kernels.fft_half(x64.astype(np.float32)), reference.fft_half(x64.astype(np.float32).astype(np.float64))) <= 2e-5
+
+
+def test_chapter_sizes(rng):
+    """The chapter's layers at the chapter's sizes."""
+    x = rng.standard_normal((2, 64)).astype(np.float32)
+    w, b = rng.standard_normal((64, 8)).astype(np.float32), rng.standard_normal(8).astype(np.float32)
+    assert rel_err(kernels.linear_relu(x, w, b), reference.linear_relu(*(a.astype(np.float64) for a in (x, w, b)))) <= 1e-5
+    x = rng.standard_normal((4, 8))
+    w = rng.standard_normal((8, 128))
+    y = kernels.center(kernels.linear(x, w))
+    assert rel_err(y, reference.center(x @ w)) <= 1e-12
+    assert abs(y.mean()) < 1e-12
+
+
+def test_single_sample_inputs(rng):
+    x, w, b = rng.standard_normal(6), rng.standard_normal((6, 4)), rng.standard_normal(4)
+    assert rel_err(kernels.linear_relu(x, w, b), reference.linear_relu(x, w, b)) <= 1e-12
+    wt = rng.standard_normal((6, 6, 3))
+    assert kernels.tensor_reduction(x, wt).shape == (3,)
+    assert rel_err(kernels.tensor_reduction(x, wt), reference.tensor_reduction(x, wt)) <= 1e-12
