@@ -1,0 +1,24 @@
+"""Shared by the bench files: parametrize over fastlayers.bench.cases, check, then time."""
+
+import numpy as np
+import pytest
+
+from fastlayers.bench.cases import CASES, check, contenders
+
+
+def params(*kernel_names):
+    """pytest params (case, contender label), one per timed callable, for these kernels."""
+    return [
+        pytest.param(case, label, id=f"{case.name} | {label}")
+        for case in CASES
+        if case.kernel in kernel_names
+        for label in contenders(case)
+    ]
+
+
+def run(benchmark, case, label):
+    args = case.make(np.random.default_rng(0))
+    check(case, args)  # a wrong kernel is never timed
+    benchmark.group = case.name
+    benchmark.extra_info["contender"] = label
+    benchmark(contenders(case)[label], *args)
