@@ -1,0 +1,165 @@
+"""module.backward against central finite differences in float64: every layer, Sequential,
+the chapter's MLP block, a shared layer, and a user-defined op."""
+
+import numpy as np
+import pytest
+
+import fastlayers as fl
+import kernels
+from tests.numerics import GRADIENT_TOLERANCE, numerical_grad, rel_err
+
+F64 = np.float64
+
+
+def check_backward(net, x, rng):
+    """net.backward(g) against finite differences of L = sum(net(x) * g), for x and every parameter."""
+    y = net(x)
+    grad_y = rng.standard_normal(y.shape)
+    if np.iscomplexobj(y):
+        grad_y = grad_y + 1j * rng.standard_normal(y.shape)
+    net.zero_grad()
+    grad_x = net.backward(grad_y)
+
+    def loss(v):  # real for a complex output too: sum Re(y) Re(g) + Im(y) Im(g)
+        with fl.no_grad():
+            out = net(v)
+        return float(np.sum(out.real * grad_y.real + out.imag * np.imag(grad_y)))
+
+    assert rel_err(grad_x, numerical_grad(loss, x)) <= GRADIENT_TOLERANCE
+    for name, p in net.named_parameters():
+        original = p.data
+
+        def loss_of_p(v, p=p):
+            p.data = v
+            return loss(x)
+
+        expected = numerical_grad(loss_of_p, original)
+        p.data = original
+        assert rel_err(p.grad, expected) <= GRADIENT_TOLERANCE, name
+
+
+@pytest.mark.parametrize("make, x_shape", [
+    (lambda: fl.Linear(5, 3, dtype=F64), (4, 5)),
+    (lambda: fl.Linear(5, 3, activation="relu", dtype=F64), (4, 5)),
+    (lambda: fl.Linear(5, 3, bias=False, dtype=F64), (5,)),
+    (lambda: fl.LazyLinear(3, activation="relu", dtype=F64), (4, 6)),
+    (lambda: fl.ReLU(), (3, 4)),
+    (lambda: fl.Centered(), (3, 4)),
+    (lambda: fl.Centered(axis=0), (3, 4)),
+    (lambda: fl.TensorReduction(4, 3, dtype=F64), (5, 4)),
+    (lambda: fl.LazyTensorReduction(2, dtype=F64), (3, 5)),
+    (lambda: fl.FFTHalf(), (2, 9)),
+    (lambda: fl.FFTHalf(), (3, 8)),
+], ids=["linear", "linear-relu", "linear-nobias-1d", "lazy-linear", "relu", "centered", "centered-axis0",
+        "tensor-reduction", "lazy-tensor-reduction", "fft-odd", "fft-even"])
+def test_layer_backward(make, x_shape, rng):
+    check_backward(make(), rng.standard_normal(x_shape), rng)
+
+
+def test_sequential_backward(rng):
+    net = fl.Sequential(fl.Linear(6, 8, activation="relu", dtype=F64), fl.Centered(axis=0),
+                        fl.TensorReduction(8, 3, dtype=F64), fl.Linear(3, 2, dtype=F64))
+    check_backward(net, rng.standard_normal((5, 6)), rng)
+
+
+class MLP(fl.Module):
+    """The chapter's MLP block."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden = fl.LazyLinear(16, dtype=F64)
+        self.out = fl.LazyLinear(4, dtype=F64)
+
+    def forward(self, X):
+        return self.out(fl.functional.relu(self.hidden(X)))
+
+
+def test_mlp_block_backward(rng):
+    check_backward(MLP(), rng.standard_normal((3, 7)), rng)
+
+
+def test_shared_layer_gradients_add_up(rng):
+    shared = fl.Linear(6, 6, activation="relu", dtype=F64)
+    net = fl.Sequential(fl.Linear(4, 6, dtype=F64), shared, shared, fl.Linear(6, 2, dtype=F64))
+    assert net[1].weight is net[2].weight
+    assert len(list(net.parameters())) == 6  # the shared weight and bias listed once
+    check_backward(net, rng.standard_normal((3, 4)), rng)
+
+
+class Scale(fl.Module):
+    """A user's own layer on a user's own kernel pair, made differentiable with fl.op."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.weight = fl.Parameter(np.linspace(0.5, 1.5, n))
+
+    scale = staticmethod(fl.op(lambda x, w: x * w, lambda g, y, x, w: (g * w, (g * x).sum(axis=0))))
+
+    def forward(self, x):
+        return self.scale(x, self.weight)
+
+
+def test_user_defined_op_backward(rng):
+    net = fl.Sequential(Scale(5), fl.Linear(5, 2, dtype=F64))
+    check_backward(net, rng.standard_normal((3, 5)), rng)
+
+
+def test_a_parameter_used_twice_in_one_forward(rng):
+    class Twice(fl.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = fl.Linear(4, 4, dtype=F64)
+
+        def forward(self, x):
+            return self.lin(fl.functional.relu(self.lin(x)))
+
+    check_backward(Twice(), rng.standard_normal((2, 4)), rng)
+
+
+def test_grads_accumulate_across_backwards_until_zero_grad(rng):
+    net = fl.Linear(3, 2, dtype=F64)
+    x, g = rng.standard_normal((4, 3)), rng.standard_normal((4, 2))
+    net(x)
+    net.backward(g)
+    first = net.weight.grad.copy()
+    net(x)
+    net.backward(g)
+    np.testing.assert_allclose(net.weight.grad, 2 * first)
+    net.zero_grad()
+    assert net.weight.grad is None
+
+
+def test_backward_errors():
+    net = fl.Linear(3, 2)
+    with pytest.raises(RuntimeError, match="no forward has been run"):
+        net.backward(np.ones((1, 2)))
+    y = net(np.ones((1, 3)))
+    with pytest.raises(ValueError, match=r"grad_y has shape \(2, 2\), the output has shape \(1, 2\)"):
+        net.backward(np.ones((2, 2)))
+    net.backward(np.ones_like(y))
+    with pytest.raises(RuntimeError, match="already used by a backward"):
+        net.backward(np.ones_like(y))
+    with fl.no_grad():
+        net(np.ones((1, 3)))
+    with pytest.raises(RuntimeError, match="no_grad"):
+        net.backward(np.ones_like(y))
+
+
+def test_no_grad_records_nothing_and_keeps_no_activations():
+    net = fl.Sequential(fl.Linear(3, 4), fl.ReLU())
+    with fl.no_grad():
+        net(np.ones((2, 3)))
+    assert net._tape is None
+    net(np.ones((2, 3)))
+    assert len(net._tape.nodes) == 2  # recorded outside no_grad: one node per op
+    with fl.no_grad():
+        net(np.ones((2, 3)))
+    assert net._tape is None  # the earlier activations are released
+
+
+def test_kernels_by_hand_match_the_module(rng):
+    """The module computes exactly what the kernels compute when called by hand."""
+    net = fl.Sequential(fl.Linear(8, 16, activation="relu"), fl.Linear(16, 4))
+    x = rng.standard_normal((5, 8)).astype(np.float32)
+    h = kernels.linear_relu(x, net[0].weight.data, net[0].bias.data)
+    np.testing.assert_array_equal(net(x), kernels.linear(h, net[1].weight.data, net[1].bias.data))
