@@ -1,8 +1,27 @@
-"""The one place that maps an array type to the backend that computes on it.
+"""The one place that maps arguments to the backend that computes on them.
 
 NumPy arrays (and anything NumPy can turn into one) run the Numba kernels in
-``kernels.cpu``; CuPy arrays run the CuPy kernels in ``kernels.gpu``.
+``kernels.cpu``; CuPy arrays run the CuPy kernels in ``kernels.gpu``. Both get
+their arrays C-contiguous and in one float dtype.
 """
+
+import numpy as np
+
+from ._validate import as_arrays, cast_contiguous, compute_dtype
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_backends = {}
+
+
+def _backend(name):
+    module = _backends.get(name)
+    if module is None:  # imported at first use: `import kernels` stays free of Numba and CuPy
+        if name == "gpu":
+            from . import gpu as module
+        else:
+            from . import cpu as module
+        _backends[name] = module
+    return module
 
 
 def _is_cupy(a) -> bool:
@@ -23,10 +42,32 @@ def backend_for(op: str, *arrays):
             f"{op}: got arrays on different devices ({kinds}); "
             "move them all to the host (NumPy) or all to the GPU (CuPy) first"
         )
-    if on_gpu and on_gpu[0]:
-        from . import gpu
+    return _backend("gpu" if on_gpu and on_gpu[0] else "cpu")
 
-        return gpu
-    from . import cpu
 
-    return cpu
+def _ready_for_cpu(arrays) -> bool:
+    """Whether every array is a C-contiguous NumPy array of one dtype, float32 or float64."""
+    dtype = None
+    for a in arrays:
+        if a is None:
+            continue
+        if type(a) is not np.ndarray or not a.flags.c_contiguous:
+            return False
+        if dtype is None:
+            dtype = a.dtype
+        elif a.dtype != dtype:
+            return False
+    return dtype in _FLOAT_DTYPES
+
+
+def prepare(op: str, names: tuple, arrays: tuple):
+    """(backend, arrays in their common float dtype, C-contiguous, on the backend's device type).
+
+    The common case — NumPy arrays already fit — costs a few attribute reads.
+    """
+    if _ready_for_cpu(arrays):
+        return _backend("cpu"), arrays
+    backend = backend_for(op, *arrays)
+    named = as_arrays(backend.xp, op, **dict(zip(names, arrays)))
+    dtype = compute_dtype(op, **named)
+    return backend, cast_contiguous(backend.xp, dtype, *named.values())

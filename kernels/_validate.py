@@ -68,6 +68,8 @@ def normalize_axes(op: str, axis, ndim: int) -> tuple:
     """``axis`` (None, an int or a tuple of ints) as a sorted tuple of distinct non-negative axes."""
     if axis is None:
         return tuple(range(ndim))
+    if type(axis) is int and -ndim <= axis < ndim:  # the common case, quickly
+        return (axis % ndim,)
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     out = []
     for ax in axes:

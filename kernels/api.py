@@ -5,21 +5,17 @@ returns arrays of the same kind. float32 computes in float32, float64 in
 float64; integers and bools compute in float64. Inputs are never written.
 """
 
+import math
+
 import numpy as np
 
-from ._dispatch import backend_for
-from ._validate import as_arrays, cast_contiguous, check_ndim, check_same_shape, compute_dtype, normalize_axes
-
-
-def _prepare(op, **arrays):
-    """(backend, the arrays in their common float dtype, C-contiguous)."""
-    backend = backend_for(op, *arrays.values())
-    arrays = as_arrays(backend.xp, op, **arrays)
-    dtype = compute_dtype(op, **arrays)
-    return backend, cast_contiguous(backend.xp, dtype, *arrays.values())
+from ._dispatch import backend_for, prepare
+from ._validate import as_arrays, check_ndim, check_same_shape, normalize_axes
 
 
 def _check_linear(op, x, w, b=None):
+    if 1 <= x.ndim <= 2 and w.ndim == 2 and x.shape[-1] == w.shape[0] and (b is None or b.shape == (w.shape[1],)):
+        return
     check_ndim(op, "x", x, (1, 2), "(n, in) or (in,)")
     check_ndim(op, "w", w, (2,), "(in, out)")
     if x.shape[-1] != w.shape[0]:
@@ -40,7 +36,7 @@ def _batched(x):
 
 def linear(x, w, b=None):
     """x @ w + b.  x (n, in) or (in,), w (in, out), b (out,) or None → (n, out) or (out,)."""
-    backend, (x, w, b) = _prepare("linear", x=x, w=w, b=b)
+    backend, (x, w, b) = prepare("linear", ("x", "w", "b"), (x, w, b))
     _check_linear("linear", x, w, b)
     x2, single = _batched(x)
     y = backend.linear(x2, w, b, apply_relu=False)
@@ -49,7 +45,7 @@ def linear(x, w, b=None):
 
 def linear_relu(x, w, b=None):
     """relu(x @ w + b), fused: the bias and ReLU are applied in one pass over the output."""
-    backend, (x, w, b) = _prepare("linear_relu", x=x, w=w, b=b)
+    backend, (x, w, b) = prepare("linear_relu", ("x", "w", "b"), (x, w, b))
     _check_linear("linear_relu", x, w, b)
     x2, single = _batched(x)
     y = backend.linear(x2, w, b, apply_relu=True)
@@ -58,19 +54,19 @@ def linear_relu(x, w, b=None):
 
 def relu(x):
     """max(x, 0) elementwise, any shape; NaN stays NaN."""
-    backend, (x,) = _prepare("relu", x=x)
+    backend, (x,) = prepare("relu", ("x",), (x,))
     return backend.relu(x)
 
 
 def center(x, axis=None):
     """x - x.mean(axis, keepdims=True); axis None (all), an int or a tuple of ints."""
-    backend, (x,) = _prepare("center", x=x)
+    backend, (x,) = prepare("center", ("x",), (x,))
     return backend.center(x, normalize_axes("center", axis, x.ndim))
 
 
 def tensor_reduction(x, w):
     """y[..., k] = sum_ij w[i, j, k] x[..., i] x[..., j].  x (n, I) or (I,), w (I, I, K) → (n, K) or (K,)."""
-    backend, (x, w) = _prepare("tensor_reduction", x=x, w=w)
+    backend, (x, w) = prepare("tensor_reduction", ("x", "w"), (x, w))
     _check_tensor_reduction("tensor_reduction", x, w)
     x2, single = _batched(x)
     y = backend.tensor_reduction(x2, w)
@@ -78,6 +74,8 @@ def tensor_reduction(x, w):
 
 
 def _check_tensor_reduction(op, x, w):
+    if 1 <= x.ndim <= 2 and w.ndim == 3 and x.shape[-1] == w.shape[0] == w.shape[1]:
+        return
     check_ndim(op, "x", x, (1, 2), "(n, I) or (I,)")
     check_ndim(op, "w", w, (3,), "(I, I, K)")
     if w.shape[0] != w.shape[1]:
@@ -91,7 +89,7 @@ def _check_tensor_reduction(op, x, w):
 
 def fft_half(x):
     """fft(x, axis=-1)[..., :n // 2] for real x (..., n): complex64 for float32, complex128 for float64."""
-    backend, (x,) = _prepare("fft_half", x=x)
+    backend, (x,) = prepare("fft_half", ("x",), (x,))
     check_ndim("fft_half", "x", x, range(1, 64), "at least 1-D, (..., n)")
     n = x.shape[-1]
     if n < 1:
@@ -122,7 +120,7 @@ def _linear_backward(backend, grad_y, x, w, y):
 
 def linear_backward(grad_y, x, w):
     """(grad_x, grad_w, grad_b) of y = x @ w + b.  grad_y (n, out) or (out,); shapes as in linear."""
-    backend, (grad_y, x, w) = _prepare("linear_backward", grad_y=grad_y, x=x, w=w)
+    backend, (grad_y, x, w) = prepare("linear_backward", ("grad_y", "x", "w"), (grad_y, x, w))
     _check_linear("linear_backward", x, w)
     _check_grad_y("linear_backward", grad_y, x, w)
     return _linear_backward(backend, grad_y, x, w, None)
@@ -130,7 +128,7 @@ def linear_backward(grad_y, x, w):
 
 def linear_relu_backward(grad_y, x, w, y):
     """(grad_x, grad_w, grad_b) of y = relu(x @ w + b); y is the forward's output (its mask y > 0)."""
-    backend, (grad_y, x, w, y) = _prepare("linear_relu_backward", grad_y=grad_y, x=x, w=w, y=y)
+    backend, (grad_y, x, w, y) = prepare("linear_relu_backward", ("grad_y", "x", "w", "y"), (grad_y, x, w, y))
     _check_linear("linear_relu_backward", x, w)
     _check_grad_y("linear_relu_backward", grad_y, x, w)
     check_same_shape("linear_relu_backward", "grad_y", grad_y, "y", y)
@@ -139,20 +137,20 @@ def linear_relu_backward(grad_y, x, w, y):
 
 def relu_backward(grad_y, y):
     """grad_x = grad_y where y > 0, else 0; y is relu's output, any shape."""
-    backend, (grad_y, y) = _prepare("relu_backward", grad_y=grad_y, y=y)
+    backend, (grad_y, y) = prepare("relu_backward", ("grad_y", "y"), (grad_y, y))
     check_same_shape("relu_backward", "grad_y", grad_y, "y", y)
     return backend.relu_backward(grad_y, y)
 
 
 def center_backward(grad_y, axis=None):
     """grad_x of center(x, axis): grad_y minus its mean over the same axes."""
-    backend, (grad_y,) = _prepare("center_backward", grad_y=grad_y)
+    backend, (grad_y,) = prepare("center_backward", ("grad_y",), (grad_y,))
     return backend.center_backward(grad_y, normalize_axes("center_backward", axis, grad_y.ndim))
 
 
 def tensor_reduction_backward(grad_y, x, w):
     """(grad_x (n, I) or (I,), grad_w (I, I, K)) of y = tensor_reduction(x, w)."""
-    backend, (grad_y, x, w) = _prepare("tensor_reduction_backward", grad_y=grad_y, x=x, w=w)
+    backend, (grad_y, x, w) = prepare("tensor_reduction_backward", ("grad_y", "x", "w"), (grad_y, x, w))
     _check_tensor_reduction("tensor_reduction_backward", x, w)
     _check_grad_y("tensor_reduction_backward", grad_y, x, w)
     x2, single = _batched(x)
@@ -180,6 +178,6 @@ def fft_half_backward(grad_y, n):
     single_precision = dt in (np.complex64, np.float32, np.float16)
     cdtype = np.complex64 if single_precision else np.complex128
     g = xp.ascontiguousarray(grad_y, dtype=cdtype)
-    rows = int(np.prod(g.shape[:-1]))
+    rows = math.prod(g.shape[:-1])
     grad_x = backend.fft_half_backward(g.reshape(rows, n // 2), int(n))
     return grad_x.reshape(grad_y.shape[:-1] + (n,))

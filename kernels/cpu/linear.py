@@ -1,56 +1,84 @@
-"""linear, linear_relu, relu and their gradients on the CPU (Numba + BLAS).
+"""linear, linear_relu, relu and their gradients on the CPU.
 
 Shapes: x (n, in), w (in, out), b (out,), y and grad_y (n, out); all
-C-contiguous and of one float dtype (the public functions in kernels.api see
-to that). The GEMMs go to BLAS through Numba's np.dot; the bias and ReLU are
-applied panel by panel right after the panel's GEMM, while its output is
-still in cache, so the epilogue costs no extra trip through memory.
+C-contiguous and of one float dtype (kernels.api sees to that).
+
+Two regimes:
+- tiny (the chapter's sizes): one serial Numba loop nest; a BLAS call or a
+  thread launch would cost more than the arithmetic.
+- otherwise: NumPy's BLAS GEMM (the floor) one panel of rows at a time, each
+  panel's bias + ReLU applied right after its GEMM while the panel is still in
+  cache, so the epilogue costs no extra trip through memory.
 """
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from . import _alloc
 
-# Rows per GEMM panel: aim for a panel of output that fits in L2 (256 KiB).
-_PANEL_BYTES = 1 << 18
-
-
-def _panel_rows(n_out_cols: int, itemsize: int) -> int:
-    return max(8, _PANEL_BYTES // max(1, n_out_cols * itemsize))
+_TINY_FLOPS = 1 << 15  # n * in * out up to this: serial loop nest
+_PANEL_BYTES = 1 << 18  # output rows per GEMM panel: about 256 KiB of output...
+_PANEL_MIN_ROWS = 256  # ...but enough rows that BLAS runs at full speed
 
 
 @njit(cache=True)
-def _bias_relu_epilogue(out, b, r0, r1, has_bias, apply_relu):
-    """out[r0:r1] = relu?(out[r0:r1] + b?), in place, one pass."""
-    cols = out.shape[1]
-    for r in range(r0, r1):
-        for c in range(cols):
-            v = out[r, c]
-            if has_bias:
-                v += b[c]
-            if apply_relu and v < 0:  # NaN fails the test and stays NaN
-                v = 0
-            out[r, c] = v
+def _rows_linear(x, w, b, has_bias, apply_relu, out):
+    """out = relu?(x @ w + b?), each w row swept into the output row (for tiny sizes)."""
+    n_in, n_out = w.shape
+    for r in range(x.shape[0]):
+        row = out[r]
+        for c in range(n_out):
+            row[c] = 0
+        for k in range(n_in):
+            xv = x[r, k]
+            wk = w[k]
+            for c in range(n_out):
+                row[c] += xv * wk[c]
+    if has_bias or apply_relu:
+        _bias_relu_inplace(out, b, has_bias, apply_relu)
 
 
 @njit(cache=True)
-def _linear_forward(x, w, b, has_bias, apply_relu, panel, out):
-    n = x.shape[0]
-    for r0 in range(0, n, panel):
-        r1 = min(n, r0 + panel)
-        np.dot(x[r0:r1], w, out[r0:r1])
-        if has_bias or apply_relu:
-            _bias_relu_epilogue(out, b, r0, r1, has_bias, apply_relu)
-    return out
+def _bias_relu_inplace(out, b, has_bias, apply_relu):
+    n, n_out = out.shape
+    for r in range(n):
+        row = out[r]
+        for c in range(n_out):
+            v = row[c] + b[c] if has_bias else row[c]
+            row[c] = 0 if apply_relu and v < 0 else v  # NaN fails v < 0 and stays NaN
+
+
+_NO_BIAS = {np.dtype(np.float32): np.zeros(0, np.float32), np.dtype(np.float64): np.zeros(0, np.float64)}
+
+
+def _is_tiny(n, n_in, n_out):
+    return n * n_in * n_out <= _TINY_FLOPS
+
+
+def _panel_rows(n_out, itemsize):
+    return max(_PANEL_MIN_ROWS, _PANEL_BYTES // max(1, n_out * itemsize))
 
 
 def linear(x, w, b, apply_relu):
     """relu?(x @ w + b?) -> (n, out)."""
-    out = _alloc.empty((x.shape[0], w.shape[1]), x.dtype)
+    n, n_in = x.shape
+    n_out = w.shape[1]
+    out = _alloc.empty((n, n_out), x.dtype)
     has_bias = b is not None
-    bias = b if has_bias else np.empty(0, x.dtype)
-    return _linear_forward(x, w, bias, has_bias, apply_relu, _panel_rows(w.shape[1], x.itemsize), out)
+    bias = b if has_bias else _NO_BIAS[x.dtype]
+    if _is_tiny(n, n_in, n_out):
+        _rows_linear(x, w, bias, has_bias, apply_relu, out)
+        return out
+    panel = _panel_rows(n_out, x.itemsize)
+    for r0 in range(0, n, panel):
+        out_panel = out[r0 : r0 + panel]
+        np.matmul(x[r0 : r0 + panel], w, out=out_panel)
+        if has_bias or apply_relu:
+            _bias_relu_inplace(out_panel, bias, has_bias, apply_relu)
+    return out
+
+
+# --- relu ---
 
 
 @njit(cache=True)
@@ -78,48 +106,81 @@ def relu_backward(grad_y, y):
     return grad_x
 
 
-@njit(cache=True)
-def _masked_grad_and_bias_grad(grad_y, y, use_mask, g, grad_b):
-    """grad_b = column sums of g, where g = grad_y * (y > 0) is written if use_mask, else g is grad_y.
+# --- backward ---
 
-    The column sums accumulate in float64, block by block, so a long batch in
-    float32 loses no more than NumPy's pairwise sum.
-    """
-    n, cols = grad_y.shape
-    total = np.zeros(cols, np.float64)
-    block = np.zeros(cols, np.float64)
-    for r in range(n):
-        for c in range(cols):
+
+@njit(cache=True)
+def _mask_rows(grad_y, y, use_mask, r0, r1, g, colsum):
+    """g[r] = grad_y[r] * (y[r] > 0) (written only if use_mask); colsum += sum of g[r] over r, in float64."""
+    n_out = grad_y.shape[1]
+    for r in range(r0, r1):
+        for c in range(n_out):
             v = grad_y[r, c]
             if use_mask:
                 if not y[r, c] > 0:
                     v = 0
                 g[r, c] = v
-            block[c] += v
-        if (r + 1) % 256 == 0 or r == n - 1:
-            total += block
-            block[:] = 0
-    for c in range(cols):
-        grad_b[c] = total[c]
+            colsum[c] += v
+
+
+@njit(cache=True, parallel=True)
+def _mask_and_bias_grad(grad_y, y, use_mask, g, grad_b):
+    """Row blocks of 256 sum into float64 partials: a long float32 batch loses no more than a pairwise sum."""
+    n, n_out = grad_y.shape
+    blocks = (n + 255) // 256
+    partials = np.zeros((blocks, n_out), np.float64)
+    for t in prange(blocks):
+        _mask_rows(grad_y, y, use_mask, t * 256, min(n, (t + 1) * 256), g, partials[t])
+    for c in range(n_out):
+        s = 0.0
+        for t in range(blocks):
+            s += partials[t, c]
+        grad_b[c] = s
 
 
 @njit(cache=True)
-def _linear_grads(g, x, w, grad_x, grad_w):
-    np.dot(g, w.T, grad_x)
-    np.dot(x.T, g, grad_w)
+def _tiny_backward(grad_y, x, w, y, use_mask, grad_x, grad_w, grad_b):
+    """All of the backward in one serial pass, for the chapter's sizes."""
+    n, n_out = grad_y.shape
+    n_in = x.shape[1]
+    colsum = np.zeros(n_out, np.float64)
+    g = np.empty((n, n_out), grad_y.dtype)
+    _mask_rows(grad_y, y, use_mask, 0, n, g, colsum)
+    if not use_mask:
+        g[:] = grad_y
+    for c in range(n_out):
+        grad_b[c] = colsum[c]
+    for r in range(n):  # grad_x = g @ w.T
+        for k in range(n_in):
+            s = 0.0
+            for c in range(n_out):
+                s += g[r, c] * w[k, c]
+            grad_x[r, k] = s
+    grad_w[:] = 0  # grad_w = x.T @ g
+    for r in range(n):
+        for k in range(n_in):
+            xv = x[r, k]
+            for c in range(n_out):
+                grad_w[k, c] += xv * g[r, c]
 
 
 def linear_backward(grad_y, x, w, y):
     """(grad_x (n, in), grad_w (in, out), grad_b (out,)); y given → ReLU mask from y > 0."""
+    n, n_in = x.shape
+    n_out = w.shape[1]
     dtype = x.dtype
-    grad_b = _alloc.empty(w.shape[1], dtype)
-    use_mask = y is not None
-    # Without a mask the kernel writes no g (grad_y may be read-only): it gets an empty stand-in.
-    g = _alloc.empty(grad_y.shape, dtype) if use_mask else np.empty((0, 0), dtype)
-    _masked_grad_and_bias_grad(grad_y, y if use_mask else grad_y, use_mask, g, grad_b)
-    if not use_mask:
-        g = grad_y
     grad_x = _alloc.empty(x.shape, dtype)
     grad_w = _alloc.empty(w.shape, dtype)
-    _linear_grads(g, x, w, grad_x, grad_w)
+    grad_b = _alloc.empty(n_out, dtype)
+    use_mask = y is not None
+    if _is_tiny(n, n_in, n_out):
+        _tiny_backward(grad_y, x, w, y if use_mask else grad_y, use_mask, grad_x, grad_w, grad_b)
+        return grad_x, grad_w, grad_b
+    # Without a mask nothing writes g (grad_y may be read-only): an empty stand-in takes its place.
+    g = _alloc.empty(grad_y.shape, dtype) if use_mask else np.empty((0, 0), dtype)
+    _mask_and_bias_grad(grad_y, y if use_mask else grad_y, use_mask, g, grad_b)
+    if not use_mask:
+        g = grad_y
+    np.matmul(g, w.T, out=grad_x)
+    np.matmul(x.T, g, out=grad_w)
     return grad_x, grad_w, grad_b

@@ -1,0 +1,60 @@
+"""What the Module machinery costs over calling the kernels by hand, at the chapter's sizes.
+
+Each case is a model and the same computation written with kernels alone; both
+run forward, and forward + backward. Shared by ``pytest bench`` and the report.
+"""
+
+import numpy as np
+
+import fastlayers as fl
+import kernels
+
+
+def dense_stack(rng):
+    """The chapter's Sequential(Linear(64, 8, relu), Linear(8, 1, relu)) on a (2, 64) batch."""
+    net = fl.Sequential(fl.Linear(64, 8, activation="relu"), fl.Linear(8, 1, activation="relu"))
+    x = rng.standard_normal((2, 64), dtype=np.float32)
+    grad_y = rng.standard_normal((2, 1), dtype=np.float32)
+    (w1, b1), (w2, b2) = [(layer.weight.data, layer.bias.data) for layer in net]
+
+    def by_hand_forward():
+        return kernels.linear_relu(kernels.linear_relu(x, w1, b1), w2, b2)
+
+    def by_hand_step():
+        h = kernels.linear_relu(x, w1, b1)
+        y = kernels.linear_relu(h, w2, b2)
+        grad_h, gw2, gb2 = kernels.linear_relu_backward(grad_y, h, w2, y)
+        return kernels.linear_relu_backward(grad_h, x, w1, h), gw2, gb2
+
+    def module_step():
+        net(x)
+        return net.backward(grad_y)
+
+    return "Sequential(Linear(64, 8, relu), Linear(8, 1, relu)), x (2, 64)", len(net), {
+        "forward": (lambda: net(x), by_hand_forward),
+        "forward + backward": (module_step, by_hand_step),
+    }
+
+
+def centered_linear(rng):
+    """The chapter's Sequential(Linear(8, 128), Centered()) on a (4, 8) batch."""
+    net = fl.Sequential(fl.Linear(8, 128), fl.Centered())
+    x = rng.standard_normal((4, 8), dtype=np.float32)
+    grad_y = rng.standard_normal((4, 128), dtype=np.float32)
+    w, b = net[0].weight.data, net[0].bias.data
+
+    def by_hand_step():
+        kernels.center(kernels.linear(x, w, b))
+        return kernels.linear_backward(kernels.center_backward(grad_y), x, w)
+
+    def module_step():
+        net(x)
+        return net.backward(grad_y)
+
+    return "Sequential(Linear(8, 128), Centered()), x (4, 8)", len(net), {
+        "forward": (lambda: net(x), lambda: kernels.center(kernels.linear(x, w, b))),
+        "forward + backward": (module_step, by_hand_step),
+    }
+
+
+OVERHEAD_CASES = [dense_stack, centered_linear]
