@@ -5,9 +5,9 @@ Shapes: x (n, I), w (I, I, K), y and grad_y (n, K).
 y depends only on the symmetric part of W, so the kernel works on the
 I(I+1)/2 pairs i <= j: pair weights Wp[p(i,j)] = W_ij + W_ji (W_ii on the
 diagonal) and pair products P[r, p(i,j)] = x_ri x_rj. Then y = P @ Wp, one
-GEMM with half the work of the full outer product. P is built one panel of
-rows at a time, so memory stays at a few MiB whatever n is (the outer product
-of the whole batch would not fit).
+GEMM (NumPy's BLAS) with half the work of the full outer product. P is built
+one panel of rows at a time by Numba, so memory stays at a few MiB whatever n
+is (the outer product of a whole large batch would not fit).
 """
 
 import numpy as np
@@ -16,22 +16,27 @@ from numba import njit
 from . import _alloc
 
 _PANEL_BYTES = 1 << 22  # pair products of one panel: 4 MiB
+_BACKWARD_PANEL_BYTES = 1 << 24  # larger in the backward: fewer panel sums of grad_w (two such buffers: 32 MiB)
 
 
-def _panel_rows(n_pairs: int, itemsize: int) -> int:
-    return max(8, _PANEL_BYTES // (n_pairs * itemsize))
+def _panel_rows(n_pairs: int, itemsize: int, panel_bytes=_PANEL_BYTES) -> int:
+    return max(16, panel_bytes // (n_pairs * itemsize))
+
+
+# Loops run over slices from 0, never over computed offsets: Numba then knows every
+# index is non-negative, drops its wraparound check, and the loops vectorize.
 
 
 @njit(cache=True)
 def _pack_pair_weights(w, diagonal_scale, wp):
     """wp[p(i,j)] = w[i,j] + w[j,i] for i < j, diagonal_scale * w[i,i] on the diagonal."""
-    n_in = w.shape[0]
+    n_in, n_out = w.shape[0], w.shape[2]
     p = 0
     for i in range(n_in):
-        wp[p] = diagonal_scale * w[i, i]
-        p += 1
-        for j in range(i + 1, n_in):
-            wp[p] = w[i, j] + w[j, i]
+        for j in range(i, n_in):
+            upper, lower, out = w[i, j], w[j, i], wp[p]
+            for k in range(n_out):  # an explicit loop: a row expression would allocate a temporary per pair
+                out[k] = diagonal_scale * upper[k] if i == j else upper[k] + lower[k]
             p += 1
 
 
@@ -43,54 +48,91 @@ def _pair_weights(w, diagonal_scale):
 
 
 @njit(cache=True)
-def _pair_products(x, r0, r1, pairs):
-    """pairs[r - r0, p(i,j)] = x[r, i] * x[r, j] for i <= j."""
+def _pair_products(x, pairs):
+    """pairs[r, p(i,j)] = x[r, i] * x[r, j] for i <= j; x is one panel of rows."""
     n_in = x.shape[1]
-    for r in range(r0, r1):
-        row = pairs[r - r0]
+    for r in range(x.shape[0]):
+        xr, row = x[r], pairs[r]
         p = 0
         for i in range(n_in):
-            xi = x[r, i]
-            for j in range(i, n_in):
-                row[p + j - i] = xi * x[r, j]
+            tail, seg = xr[i:], row[p : p + n_in - i]
+            xi = xr[i]
+            for j in range(seg.size):
+                seg[j] = xi * tail[j]
             p += n_in - i
 
 
+_TINY_FLOPS = 1 << 14  # n * I * I * K up to this: one direct loop nest, no packing, no BLAS call
+
+
 @njit(cache=True)
-def _forward(x, wp, panel, out):
-    n = x.shape[0]
-    pairs = np.empty((min(panel, n), wp.shape[0]), x.dtype)
-    for r0 in range(0, n, panel):
-        r1 = min(n, r0 + panel)
-        _pair_products(x, r0, r1, pairs)
-        np.dot(pairs[: r1 - r0], wp, out[r0:r1])
-    return out
+def _tiny_forward(x, w, out):
+    out[:] = 0
+    for r in range(x.shape[0]):
+        xr, yr = x[r], out[r]
+        for i in range(xr.size):
+            for j in range(xr.size):
+                xij, wij = xr[i] * xr[j], w[i, j]
+                for k in range(yr.size):
+                    yr[k] += wij[k] * xij
+
+
+@njit(cache=True)
+def _tiny_backward(grad_y, x, w, grad_x, grad_w):
+    grad_x[:] = 0
+    grad_w[:] = 0
+    for r in range(x.shape[0]):
+        xr, gr, gxr = x[r], grad_y[r], grad_x[r]
+        for i in range(xr.size):
+            for j in range(xr.size):
+                wij, gwij = w[i, j], grad_w[i, j]
+                s = 0.0
+                for k in range(gr.size):
+                    s += wij[k] * gr[k]
+                    gwij[k] += xr[i] * xr[j] * gr[k]
+                gxr[i] += s * xr[j]
+                gxr[j] += s * xr[i]
+
+
+def _is_tiny(x, w):
+    return x.shape[0] * w.size <= _TINY_FLOPS
 
 
 def tensor_reduction(x, w):
     """y (n, K) = sum_ij w[i, j, :] x[:, i] x[:, j]."""
+    n = x.shape[0]
+    if _is_tiny(x, w):
+        out = _alloc.empty((n, w.shape[2]), x.dtype)
+        _tiny_forward(x, w, out)
+        return out
     wp = _pair_weights(w, 1.0)
-    out = _alloc.empty((x.shape[0], w.shape[2]), x.dtype)
-    return _forward(x, wp, _panel_rows(wp.shape[0], x.itemsize), out)
+    out = _alloc.empty((n, w.shape[2]), x.dtype)
+    panel = _panel_rows(wp.shape[0], x.itemsize)
+    pairs = np.empty((min(panel, n), wp.shape[0]), x.dtype)
+    for r0 in range(0, n, panel):
+        m = min(panel, n - r0)
+        _pair_products(x[r0 : r0 + m], pairs[:m])
+        np.matmul(pairs[:m], wp, out=out[r0 : r0 + m])
+    return out
 
 
-@njit(cache=True)
-def _scatter_pairs_to_grad_x(x, u, r0, grad_x):
-    """grad_x[r, a] = sum_j x[r, j] U[r, p(a, j)] for the symmetric U held as pairs."""
+@njit(cache=True, fastmath={"reassoc"})  # lets the dot product vectorize; NaN and inf still propagate
+def _contract_pairs(x, u, grad_x):
+    """grad_x[r, a] = sum_j x[r, j] U[r, p(a, j)], U symmetric in (a, j) and stored as pairs."""
     n_in = x.shape[1]
-    for r in range(r0, r0 + u.shape[0]):
-        row = u[r - r0]
-        acc = np.zeros(n_in, np.float64)
+    acc = np.empty(n_in, np.float64)
+    for r in range(x.shape[0]):
+        xr, row = x[r], u[r]
+        acc[:] = 0.0
         p = 0
         for i in range(n_in):
-            xi = x[r, i]
+            tail, seg, acc_tail = xr[i:], row[p : p + n_in - i], acc[i:]
+            xi = xr[i]
             s = 0.0
-            for j in range(i, n_in):
-                v = row[p + j - i]
-                s += v * x[r, j]
-                if j != i:
-                    acc[j] += v * xi
-            acc[i] += s
+            for j in range(seg.size):
+                s += seg[j] * tail[j]
+                acc_tail[j] += seg[j] * xi
+            acc[i] += s - seg[0] * xi  # the diagonal pair was counted in both sums
             p += n_in - i
         for a in range(n_in):
             grad_x[r, a] = acc[a]
@@ -108,33 +150,36 @@ def _unpack_pair_grads(gp, grad_w):
             p += 1
 
 
-@njit(cache=True)
-def _backward(grad_y, x, wsym, panel, grad_x, grad_w):
+def tensor_reduction_backward(grad_y, x, w):
+    """(grad_x (n, I), grad_w (I, I, K)).
+
+    grad_w over pairs is P^T @ grad_y, summed panel by panel; grad_x is
+    U = grad_y @ Wsym^T over pairs, contracted with x.
+    """
     n = x.shape[0]
+    if _is_tiny(x, w):
+        grad_x, grad_w = _alloc.empty(x.shape, x.dtype), _alloc.empty(w.shape, x.dtype)
+        _tiny_backward(grad_y, x, w, grad_x, grad_w)
+        return grad_x, grad_w
+    # d/dx_a of sum_ij W_ij x_i x_j is sum_j (W_aj + W_ja) x_j: the diagonal counts twice.
+    wsym = _pair_weights(w, 2.0)
     n_pairs = wsym.shape[0]
+    grad_x = _alloc.empty(x.shape, x.dtype)
+    grad_w = _alloc.empty(w.shape, x.dtype)
+    panel = _panel_rows(n_pairs, x.itemsize, _BACKWARD_PANEL_BYTES)
     rows = min(panel, n)
     pairs = np.empty((rows, n_pairs), x.dtype)
     u = np.empty((rows, n_pairs), x.dtype)
-    gp = np.zeros((n_pairs, grad_y.shape[1]), x.dtype)
-    gp_panel = np.empty_like(gp)
+    gp = np.zeros((n_pairs, w.shape[2]), x.dtype)
+    gp_panel = np.empty_like(gp) if n > panel else gp  # one panel: its GEMM writes gp directly
     for r0 in range(0, n, panel):
-        r1 = min(n, r0 + panel)
-        m = r1 - r0
-        # grad_w over pairs: P^T @ grad_y, summed panel by panel.
-        _pair_products(x, r0, r1, pairs)
-        np.dot(pairs[:m].T, grad_y[r0:r1], gp_panel)
-        gp += gp_panel
-        # grad_x: U = grad_y @ Wsym^T over pairs, then contracted with x.
-        np.dot(grad_y[r0:r1], wsym.T, u[:m])
-        _scatter_pairs_to_grad_x(x, u[:m], r0, grad_x)
+        m = min(panel, n - r0)
+        xs, gs = x[r0 : r0 + m], grad_y[r0 : r0 + m]
+        _pair_products(xs, pairs[:m])
+        np.matmul(pairs[:m].T, gs, out=gp_panel)
+        if gp_panel is not gp:
+            gp += gp_panel
+        np.matmul(gs, wsym.T, out=u[:m])
+        _contract_pairs(xs, u[:m], grad_x[r0 : r0 + m])
     _unpack_pair_grads(gp, grad_w)
-
-
-def tensor_reduction_backward(grad_y, x, w):
-    """(grad_x (n, I), grad_w (I, I, K))."""
-    # d/dx_a of sum_ij W_ij x_i x_j is sum_j (W_aj + W_ja) x_j: the diagonal counts twice.
-    wsym = _pair_weights(w, 2.0)
-    grad_x = _alloc.empty(x.shape, x.dtype)
-    grad_w = _alloc.empty(w.shape, x.dtype)
-    _backward(grad_y, x, wsym, _panel_rows(wsym.shape[0], x.itemsize), grad_x, grad_w)
     return grad_x, grad_w

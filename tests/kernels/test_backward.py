@@ -90,8 +90,8 @@ def test_backward_kernels_match_references_at_larger_sizes(rng):
     g = rng.standard_normal(y.shape)
     for got, expected in zip(kernels.linear_relu_backward(g, x, w, y), reference.linear_relu_backward(g, x, w, y)):
         assert rel_err(got, expected) <= 1e-12
-    x, w = rng.standard_normal((1500, 40)), rng.standard_normal((40, 40, 7))
-    g = rng.standard_normal((1500, 7))
+    x, w = rng.standard_normal((3000, 40)), rng.standard_normal((40, 40, 7))
+    g = rng.standard_normal((3000, 7))
     for got, expected in zip(kernels.tensor_reduction_backward(g, x, w), reference.tensor_reduction_backward(g, x, w)):
         assert rel_err(got, expected) <= 1e-12
     g = rng.standard_normal((300, 40))
