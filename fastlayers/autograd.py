@@ -29,23 +29,18 @@ class Tape:
 
     def __init__(self, inputs):
         self.inputs = inputs
-        self.nodes = []  # (backward, inputs, output)
+        self.nodes = []  # (backward, inputs, arrays, output, options): one per op run
         self.output = None
 
     def backward(self, grad_y):
         """Gradients of the recorded inputs (Parameters get theirs in .grad)."""
         out = self.output
-        if not any(node[2] is out for node in reversed(self.nodes)) and not any(x is out for x in self.inputs):
-            raise RuntimeError(
-                "backward: the forward's output was not made by a tracked op (plain NumPy arithmetic?), "
-                "so no gradient can reach the parameters; compute it with fl.functional ops or an fl.op"
-            )
-        grads = {id(self.output): grad_y}
-        for backward, inputs, output in reversed(self.nodes):
+        grads = {id(out): grad_y}
+        for backward, inputs, arrays, output, options in reversed(self.nodes):
             grad_out = grads.pop(id(output), None)
             if grad_out is None:  # this output does not reach y
                 continue
-            for inp, grad in zip(inputs, backward(grad_out)):
+            for inp, grad in zip(inputs, backward(grad_out, output, *arrays, **options)):
                 if grad is None or inp is None:
                     continue
                 if isinstance(inp, Parameter):
@@ -53,6 +48,12 @@ class Tape:
                 else:
                     key = id(inp)
                     grads[key] = grad if key not in grads else grads[key] + grad
+        if id(out) in grads and not any(x is out for x in self.inputs):
+            # No op produced the output, so nothing above ran and nothing was changed.
+            raise RuntimeError(
+                "backward: the forward's output was not made by a tracked op (plain NumPy arithmetic?), "
+                "so no gradient can reach the parameters; compute it with fl.functional ops or an fl.op"
+            )
         return tuple(grads.get(id(x)) for x in self.inputs)
 
 
@@ -86,11 +87,13 @@ def op(forward, backward):
     """
 
     def apply(*inputs, **options):
-        arrays = [_data(a) for a in inputs]
+        arrays = [a.data if isinstance(a, Parameter) else a for a in inputs]
+        if any(a is None for a in arrays):  # an absent input (bias=None) or a lazy Parameter without data
+            arrays = [_data(a) for a in inputs]  # the latter raises
         y = forward(*arrays, **options)
         tape = state.tape
         if tape is not None:
-            tape.nodes.append((lambda grad_y: backward(grad_y, y, *arrays, **options), inputs, y))
+            tape.nodes.append((backward, inputs, arrays, y, options))
         return y
 
     apply.__name__ = getattr(forward, "__name__", "op")

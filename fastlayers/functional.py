@@ -9,28 +9,30 @@ import kernels
 
 from .autograd import op
 
-_ACTIVATIONS = (None, "relu")
+
+def _linear_grads(grad_y, y, x, weight, bias=None):
+    grad_x, grad_w, grad_b = kernels.linear_backward(grad_y, x, weight)
+    return grad_x, grad_w, (None if bias is None else grad_b)
 
 
-def _linear(x, weight, bias=None, activation=None):
+def _linear_relu_grads(grad_y, y, x, weight, bias=None):
+    grad_x, grad_w, grad_b = kernels.linear_relu_backward(grad_y, x, weight, y)
+    return grad_x, grad_w, (None if bias is None else grad_b)
+
+
+# The two ops behind linear, one per activation: a layer picks its op once, at construction.
+LINEAR_OPS = {None: op(kernels.linear, _linear_grads), "relu": op(kernels.linear_relu, _linear_relu_grads)}
+
+
+def linear(x, weight, bias=None, activation=None):
     """x @ weight + bias, then the activation (None or "relu", fused into the GEMM's epilogue).
 
     x (n, in) or (in,), weight (in, out), bias (out,) or None.
     """
-    if activation not in _ACTIVATIONS:
+    if activation not in LINEAR_OPS:
         raise ValueError(f"linear: activation must be None or 'relu', got {activation!r}")
-    return (kernels.linear_relu if activation == "relu" else kernels.linear)(x, weight, bias)
+    return LINEAR_OPS[activation](x, weight, bias)
 
-
-def _linear_grads(grad_y, y, x, weight, bias=None, activation=None):
-    if activation == "relu":
-        grad_x, grad_w, grad_b = kernels.linear_relu_backward(grad_y, x, weight, y)
-    else:
-        grad_x, grad_w, grad_b = kernels.linear_backward(grad_y, x, weight)
-    return grad_x, grad_w, (None if bias is None else grad_b)
-
-
-linear = op(_linear, _linear_grads)
 relu = op(kernels.relu, lambda grad_y, y, x: (kernels.relu_backward(grad_y, y),))
 center = op(kernels.center, lambda grad_y, y, x, axis=None: (kernels.center_backward(grad_y, axis),))
 tensor_reduction = op(kernels.tensor_reduction, lambda grad_y, y, x, w: kernels.tensor_reduction_backward(grad_y, x, w))

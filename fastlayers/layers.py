@@ -24,9 +24,10 @@ class Linear(Module):
 
     def __init__(self, in_units, units, activation=None, bias=True, dtype=np.float32):
         super().__init__()
-        if activation not in (None, "relu"):
+        if activation not in F.LINEAR_OPS:
             raise ValueError(f"Linear: activation must be None or 'relu', got {activation!r}")
         self.units, self.activation = units, activation
+        self._op = F.LINEAR_OPS[activation]
         self.weight = Parameter.uninitialized(("in_units", units), dtype)
         self.bias = Parameter.uninitialized((units,), dtype) if bias else None
         if in_units is not None:
@@ -44,7 +45,7 @@ class Linear(Module):
         return self.weight.shape[0] if self.weight.initialized else None
 
     def forward(self, x):
-        return F.linear(x, self.weight, self.bias, activation=self.activation)
+        return self._op(x, self.weight, self.bias)
 
     def extra_repr(self):
         act = f", activation={self.activation!r}" if self.activation else ""

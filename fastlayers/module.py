@@ -2,8 +2,18 @@
 
 import numpy as np
 
-from . import autograd
+from .autograd import Tape
+from .autograd import state as _state
 from .parameter import Parameter, _host
+
+# Bumped whenever any module registers or drops a parameter or submodule: the
+# cached parameter lists of every module then rebuild on their next use.
+_structure_version = 0
+
+
+def _structure_changed():
+    global _structure_version
+    _structure_version += 1
 
 
 class Module:
@@ -20,6 +30,7 @@ class Module:
         d["_modules"] = {}
         d["_tape"] = None
         d["_tape_state"] = "never run"
+        d["_params_cache"] = (-1, ())
 
     def __setattr__(self, name, value):
         try:
@@ -31,17 +42,20 @@ class Module:
         if isinstance(value, Parameter):
             modules.pop(name, None)
             params[name] = value
+            _structure_changed()
         elif isinstance(value, Module):
             params.pop(name, None)
             modules[name] = value
-        else:
+            _structure_changed()
+        elif name in params or name in modules:
             params.pop(name, None)
             modules.pop(name, None)
+            _structure_changed()
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name):
-        self._parameters.pop(name, None)
-        self._modules.pop(name, None)
+        if self._parameters.pop(name, None) is not None or self._modules.pop(name, None) is not None:
+            _structure_changed()
         object.__delattr__(self, name)
 
     def forward(self, *args):
@@ -50,19 +64,20 @@ class Module:
     # --- running ---
 
     def __call__(self, *args):
-        s = autograd.state
+        s = _state
         if s.tape is not None:  # inside an outer module's forward: it records
             return self.forward(*args)
+        d = self.__dict__
         if not s.grad_enabled:
-            self.__dict__["_tape"], self.__dict__["_tape_state"] = None, "no_grad"
+            d["_tape"], d["_tape_state"] = None, "no_grad"
             return self.forward(*args)
-        tape = autograd.Tape(args)
+        tape = Tape(args)
         s.tape = tape
         try:
             tape.output = self.forward(*args)
         finally:
             s.tape = None
-        self.__dict__["_tape"], self.__dict__["_tape_state"] = tape, "recorded"
+        d["_tape"], d["_tape_state"] = tape, "recorded"
         return tape.output
 
     def backward(self, grad_y):
@@ -79,11 +94,10 @@ class Module:
                 "consumed": "the last forward was already used by a backward(); run the forward again",
             }[self._tape_state]
             raise RuntimeError(f"{type(self).__name__}.backward: {why}")
-        out_shape = tuple(np.shape(tape.output))
-        if tuple(np.shape(grad_y)) != out_shape:
+        out_shape = _shape(tape.output)
+        if _shape(grad_y) != out_shape:
             raise ValueError(
-                f"{type(self).__name__}.backward: grad_y has shape {tuple(np.shape(grad_y))}, "
-                f"the output has shape {out_shape}"
+                f"{type(self).__name__}.backward: grad_y has shape {_shape(grad_y)}, the output has shape {out_shape}"
             )
         self.__dict__["_tape"], self.__dict__["_tape_state"] = None, "consumed"
         grads = tape.backward(grad_y)
@@ -91,18 +105,26 @@ class Module:
 
     # --- parameters and submodules ---
 
-    def named_parameters(self, prefix=""):
+    def _named_parameter_list(self):
+        """[(dotted name, Parameter)], cached until the structure of any module changes."""
+        version, named = self._params_cache
+        if version != _structure_version:
+            named, seen = [], set()
+            for mod_name, module in self._named_modules():
+                for name, p in module._parameters.items():
+                    if id(p) not in seen:
+                        seen.add(id(p))
+                        named.append(((f"{mod_name}.{name}" if mod_name else name), p))
+            named = tuple(named)
+            self.__dict__["_params_cache"] = (_structure_version, named)
+        return named
+
+    def named_parameters(self):
         """(dotted name, Parameter) for every parameter, a shared one once, in registration order."""
-        seen = set()
-        for mod_name, module in self._named_modules(prefix):
-            for name, p in module._parameters.items():
-                if id(p) not in seen:
-                    seen.add(id(p))
-                    yield (f"{mod_name}.{name}" if mod_name else name), p
+        return iter(self._named_parameter_list())
 
     def parameters(self):
-        for _, p in self.named_parameters():
-            yield p
+        return (p for _, p in self._named_parameter_list())
 
     def _named_modules(self, prefix="", seen=None):
         seen = set() if seen is None else seen
@@ -135,7 +157,7 @@ class Module:
         return self
 
     def zero_grad(self):
-        for p in self.parameters():
+        for _, p in self._named_parameter_list():
             p.grad = None
 
     # --- state ---
@@ -197,6 +219,11 @@ class Module:
         lines = [f"  ({name}): " + repr(child).replace("\n", "\n  ") for name, child in self._modules.items()]
         head = f"{type(self).__name__}({self.extra_repr()}"
         return head + (")" if not lines else "\n" + "\n".join(lines) + "\n)")
+
+
+def _shape(a):
+    shape = getattr(a, "shape", None)
+    return tuple(shape) if shape is not None else tuple(np.shape(a))
 
 
 def _to_device_of(p, value):

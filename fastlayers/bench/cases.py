@@ -33,6 +33,7 @@ class Case:
     floor: tuple = None  # (name, callable) or None
     others: dict = field(default_factory=dict)  # name -> callable
     quick: bool = False  # part of the --quick run
+    torch: Callable = None  # (torch module, *inputs as tensors) -> result: PyTorch's way, where installed
     tolerance: float = 1e-4  # relative L2 error allowed between ours and numpy (float32)
 
     @property
@@ -67,6 +68,11 @@ def _numpy_linear_relu(x, w, b):
     return np.maximum(x @ w + b, 0)
 
 
+def _torch_linear_relu(torch, x, w, b):
+    # F.linear takes the weight as (out, in): a transposed view, as a PyTorch user's layer stores it.
+    return torch.relu(torch.nn.functional.linear(x, w.T, b))
+
+
 LINEAR_SIZES = [((2, 64, 8), True), ((4, 8, 128), True), ((65536, 64, 64), False),
                 ((4096, 256, 256), True), ((4096, 1024, 1024), False)]
 
@@ -75,7 +81,7 @@ def _linear_cases():
     for (n, n_in, n_out), quick in LINEAR_SIZES:
         shape = f"({n}, {n_in}) @ ({n_in}, {n_out})"
         yield Case("linear_relu", shape, _linear_inputs(n, n_in, n_out), kernels.linear_relu, _numpy_linear_relu,
-                   floor=("x @ w", lambda x, w, b: x @ w), quick=quick)
+                   floor=("x @ w", lambda x, w, b: x @ w), quick=quick, torch=_torch_linear_relu)
         make = _linear_backward_inputs(n, n_in, n_out)
         yield Case("linear_relu_backward", shape, make,
                    lambda g, x, w, b, y: kernels.linear_relu_backward(g, x, w, y),
@@ -105,7 +111,7 @@ def _center_cases():
         label = f"{shape}" + ("" if axis is None else f" axis={axis}")
         yield Case("center", label, _center_inputs(shape), lambda x, a=axis: kernels.center(x, a),
                    lambda x, a=axis: x - x.mean(axis=a, keepdims=True), floor=("x.sum() + x.copy()", _sum_and_copy),
-                   quick=quick)
+                   quick=quick, torch=lambda torch, x, a=axis: x - (x.mean() if a is None else x.mean(a, keepdim=True)))
     yield Case("center_backward", "(1000000,)", _center_inputs((10**6,)), kernels.center_backward,
                reference.center_backward, floor=("x.sum() + x.copy()", _sum_and_copy), quick=True)
 
@@ -147,7 +153,8 @@ def _tensor_cases():
         shape = f"x ({n}, {n_in}), W ({n_in}, {n_in}, {n_out})"
         make = _tensor_inputs(n, n_in, n_out)
         yield Case("tensor_reduction", shape, make, kernels.tensor_reduction, _numpy_outer_gemm,
-                   others={"einsum": _einsum} if with_einsum else {}, quick=quick)
+                   others={"einsum": _einsum} if with_einsum else {}, quick=quick,
+                   torch=lambda torch, x, w: torch.nn.functional.bilinear(x, x, w.permute(2, 0, 1)))
 
         def make_backward(rng, make=make, n=n, n_out=n_out):
             x, w = make(rng)
@@ -184,7 +191,8 @@ def _fft_cases():
     for (rows, n), quick in FFT_SIZES:
         shape = f"({rows}, {n})"
         yield Case("fft_half", shape, lambda rng, s=(rows, n): (_normal(rng, *s),), kernels.fft_half, _numpy_fft_half,
-                   others={"np.fft.rfft": np.fft.rfft, "scipy rfft workers=-1": _scipy_rfft}, quick=quick)
+                   others={"np.fft.rfft": np.fft.rfft, "scipy rfft workers=-1": _scipy_rfft}, quick=quick,
+                   torch=lambda torch, x: torch.fft.rfft(x)[:, : x.shape[1] // 2])
 
         def make_backward(rng, rows=rows, n=n):
             g = _normal(rng, rows, n // 2) + 1j * _normal(rng, rows, n // 2)
@@ -196,6 +204,10 @@ def _fft_cases():
 
 
 CASES = [*_linear_cases(), *_center_cases(), *_tensor_cases(), *_fft_cases()]
+
+# Peak memory, not time: the whole batch's outer product would be 4 GiB here.
+MEMORY_CASES = [Case("tensor_reduction", "x (65536, 128), W (128, 128, 64)", _tensor_inputs(65536, 128, 64),
+                     kernels.tensor_reduction, _numpy_outer_gemm)]
 
 
 def _rel_err(got, expected) -> float:

@@ -1,7 +1,8 @@
 """What the Module machinery costs over calling the kernels by hand, at the chapter's sizes.
 
 Each case is a model and the same computation written with kernels alone; both
-run forward, and forward + backward. Shared by ``pytest bench`` and the report.
+run forward (returning y), and forward + backward (returning grad_x). Shared by
+``pytest bench`` and the report.
 """
 
 import numpy as np
@@ -23,10 +24,12 @@ def dense_stack(rng):
     def by_hand_step():
         h = kernels.linear_relu(x, w1, b1)
         y = kernels.linear_relu(h, w2, b2)
-        grad_h, gw2, gb2 = kernels.linear_relu_backward(grad_y, h, w2, y)
-        return kernels.linear_relu_backward(grad_h, x, w1, h), gw2, gb2
+        grad_h, grad_w2, grad_b2 = kernels.linear_relu_backward(grad_y, h, w2, y)
+        grad_x, grad_w1, grad_b1 = kernels.linear_relu_backward(grad_h, x, w1, h)
+        return grad_x
 
-    def module_step():
+    def module_step():  # a training step's order: clear the gradients, forward, backward
+        net.zero_grad()
         net(x)
         return net.backward(grad_y)
 
@@ -45,9 +48,11 @@ def centered_linear(rng):
 
     def by_hand_step():
         kernels.center(kernels.linear(x, w, b))
-        return kernels.linear_backward(kernels.center_backward(grad_y), x, w)
+        grad_x, grad_w, grad_b = kernels.linear_backward(kernels.center_backward(grad_y), x, w)
+        return grad_x
 
-    def module_step():
+    def module_step():  # a training step's order: clear the gradients, forward, backward
+        net.zero_grad()
         net(x)
         return net.backward(grad_y)
 

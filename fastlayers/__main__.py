@@ -1,0 +1,22 @@
+"""The ``fastlayers`` command (also ``python -m fastlayers``)."""
+
+import argparse
+import sys
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="fastlayers", description="fastlayers: fast custom layers.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    bench = sub.add_parser("bench", help="benchmark every kernel against NumPy and print the report")
+    bench.add_argument("--quick", action="store_true", help="the small ladder: under a minute")
+    bench.add_argument("--json", metavar="PATH", help="save every measurement as JSON")
+    bench.add_argument("--plot", metavar="PATH", help="save a PNG chart of speed-up against size (needs matplotlib)")
+    bench.add_argument("--device", choices=["cpu", "gpu"], default="cpu", help="the CPU kernels (default) or the GPU ones")
+    args = parser.parse_args(argv)
+    from .bench import report
+
+    return report.main(quick=args.quick, json_path=args.json, plot_path=args.plot, device=args.device)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""``fastlayers bench``: every kernel against NumPy over a ladder of sizes, checked, then timed.
+
+Each case is checked against its NumPy baseline before it is timed; a case
+that fails its check is reported and makes the command exit non-zero.
+Contenders are timed side by side, interleaved, and compared as ratios of
+medians (see timing.py). Prints a table; --json saves every number, --plot a
+chart of speed-up against size per kernel.
+"""
+
+import json
+import os
+import platform
+import sys
+import time
+import tracemalloc
+from datetime import date
+
+import numpy as np
+
+from . import cases as cases_module
+from .overhead import OVERHEAD_CASES
+from .timing import median_times
+
+
+def machine_info() -> dict:
+    import numba
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "numpy": np.__version__, "numba": numba.__version__, "date": date.today().isoformat()}
+    torch = _torch()
+    if torch is not None:
+        info["torch"] = torch.__version__
+    return info
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def _format_time(seconds: float) -> str:
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def run_case(case, samples, target_s, torch=None) -> dict:
+    args = case.make(np.random.default_rng(0))
+    row = {"kernel": case.kernel, "shape": case.shape}
+    try:
+        row["rel_err"] = cases_module.check(case, args)
+    except AssertionError as e:
+        row["error"] = str(e)
+        return row
+    fns = {label: (lambda f=f: f(*args)) for label, f in cases_module.contenders(case).items()}
+    if torch is not None and case.torch is not None:
+        torch_args = [torch.from_numpy(a) if isinstance(a, np.ndarray) else a for a in args]
+        fns["torch"] = lambda: case.torch(torch, *torch_args)
+    times = median_times(fns, samples=samples, target_s=target_s)
+    ours = times["fastlayers"]
+    row["times"] = times
+    row["speedup"] = {label: t / ours for label, t in times.items() if label != "fastlayers"}
+    return row
+
+
+def peak_memory(case) -> dict:
+    """Peak bytes allocated while the kernel runs, next to its inputs + output (tracemalloc sees NumPy's buffers)."""
+    args = case.make(np.random.default_rng(0))
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        out = case.ours(*args)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    inputs = sum(a.nbytes for a in args if isinstance(a, np.ndarray))
+    return {"kernel": case.kernel, "shape": case.shape, "inputs_bytes": inputs, "output_bytes": out.nbytes,
+            "peak_bytes": peak, "extra_bytes": peak - out.nbytes}
+
+
+def module_overhead(samples) -> list:
+    """Per-layer cost of the Module machinery over the same kernels called by hand."""
+    out = []
+    for make in OVERHEAD_CASES:
+        name, layers, passes = make(np.random.default_rng(0))
+        for which, (module_fn, by_hand) in passes.items():
+            t = median_times({"module": module_fn, "by hand": by_hand}, samples=samples)
+            out.append({"model": name, "pass": which, "module_s": t["module"], "by_hand_s": t["by hand"],
+                        "per_layer_s": (t["module"] - t["by hand"]) / layers})
+    return out
+
+
+def print_table(rows, info, file=sys.stdout):
+    print(f"fastlayers bench — {info['cpu']}, {info['cores']} cores, NumPy {info['numpy']}, Numba {info['numba']}"
+          + (f", PyTorch {info['torch']}" if "torch" in info else "") + f", {info['date']}", file=file)
+    print("float32; medians of interleaved runs; speed-up = their time / ours (> 1: we are faster)\n", file=file)
+    header = f"{'kernel':26s} {'shape':34s} {'ours':>10s} {'numpy':>10s} {'speed-up':>8s}  {'vs floor / peers (their time / ours)'}"
+    print(header, file=file)
+    print("-" * len(header), file=file)
+    for row in rows:
+        if "error" in row:
+            print(f"{row['kernel']:26s} {row['shape']:34s} CHECK FAILED: {row['error']}", file=file)
+            continue
+        t = row["times"]
+        peers = "  ".join(f"{label}: {ratio:.2f}x" for label, ratio in row["speedup"].items() if label != "numpy")
+        print(f"{row['kernel']:26s} {row['shape']:34s} {_format_time(t['fastlayers']):>10s} "
+              f"{_format_time(t['numpy']):>10s} {row['speedup']['numpy']:7.2f}x  {peers}", file=file)
+
+
+def plot(rows, path):
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise SystemExit("--plot needs matplotlib: pip install 'fastlayers[plot]'") from None
+    kernels = [k for k in dict.fromkeys(r["kernel"] for r in rows if "speedup" in r)]
+    cols = 2
+    fig, axes = plt.subplots((len(kernels) + cols - 1) // cols, cols, figsize=(12, 3.2 * ((len(kernels) + 1) // cols)),
+                             squeeze=False)
+    for ax, kernel in zip(axes.ravel(), kernels):
+        mine = [r for r in rows if r["kernel"] == kernel and "speedup" in r]
+        labels = [r["shape"] for r in mine]
+        for peer in dict.fromkeys(p for r in mine for p in r["speedup"]):
+            ax.plot(range(len(mine)), [r["speedup"].get(peer, np.nan) for r in mine], marker="o", label=peer)
+        ax.axhline(1.0, color="grey", lw=0.8)
+        ax.set_yscale("log")
+        ax.set_title(kernel)
+        ax.set_ylabel("their time / ours")
+        ax.set_xticks(range(len(mine)), labels, rotation=15, fontsize=7)
+        ax.legend(fontsize=7)
+    for ax in axes.ravel()[len(kernels):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(quick=False, json_path=None, plot_path=None, device="cpu"):
+    if device == "gpu":
+        from . import gpu_report
+
+        return gpu_report.main(quick=quick, json_path=json_path)
+    from tqdm import tqdm
+
+    selected = [c for c in cases_module.CASES if c.quick or not quick]
+    torch = _torch()
+    info = machine_info()
+    samples, target_s = (5, 0.005) if quick else (15, 0.02)
+    start = time.perf_counter()
+    rows = []
+    for case in tqdm(selected, desc="fastlayers bench", unit="case", file=sys.stderr):
+        rows.append(run_case(case, samples, target_s, torch))
+    memory = [] if quick else [peak_memory(c) for c in cases_module.MEMORY_CASES]
+    overhead = module_overhead(samples=3 * samples)
+    print_table(rows, info)
+    print("\nModule overhead (net(x) against the same kernels by hand):")
+    for o in overhead:
+        print(f"  {o['model']}, {o['pass']}: {_format_time(o['module_s'])} vs {_format_time(o['by_hand_s'])} "
+              f"by hand: {o['per_layer_s'] * 1e6:+.2f} µs per layer")
+    for m in memory:
+        print(f"\npeak memory, {m['kernel']} {m['shape']}: {m['peak_bytes'] / 2**20:.1f} MiB allocated at the peak, "
+              f"{m['extra_bytes'] / 2**20:.1f} MiB beyond the output (inputs: {m['inputs_bytes'] / 2**20:.1f} MiB)")
+    print(f"\n{len(rows)} cases in {time.perf_counter() - start:.0f} s")
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump({"machine": info, "results": rows, "memory": memory, "module_overhead": overhead}, f, indent=1)
+    if plot_path:
+        plot(rows, plot_path)
+    failed = [r for r in rows if "error" in r]
+    return 1 if failed else 0
