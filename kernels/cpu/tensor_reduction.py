@@ -67,14 +67,18 @@ _TINY_FLOPS = 1 << 14  # n * I * I * K up to this: one direct loop nest, no pack
 
 @njit(cache=True)
 def _tiny_forward(x, w, out):
-    out[:] = 0
+    """Direct sums, accumulated in float64: a single output of many cancelling terms keeps its precision."""
+    acc = np.empty(w.shape[2], np.float64)
     for r in range(x.shape[0]):
-        xr, yr = x[r], out[r]
+        xr = x[r]
+        acc[:] = 0.0
         for i in range(xr.size):
             for j in range(xr.size):
-                xij, wij = xr[i] * xr[j], w[i, j]
-                for k in range(yr.size):
-                    yr[k] += wij[k] * xij
+                xij, wij = np.float64(xr[i]) * xr[j], w[i, j]
+                for k in range(acc.size):
+                    acc[k] += wij[k] * xij
+        for k in range(acc.size):
+            out[r, k] = acc[k]
 
 
 @njit(cache=True)
