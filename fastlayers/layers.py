@@ -7,12 +7,13 @@ import numpy as np
 
 from . import functional as F
 from .module import Module
-from .parameter import Parameter
+from .parameter import Parameter, to_device
 from .random import generator
 
 
-def _uniform(shape, bound, dtype):
-    return generator().uniform(-bound, bound, shape).astype(dtype)
+def _uniform(shape, bound, dtype, device="cpu"):
+    """U(-bound, bound) drawn on the host from fl.manual_seed's generator (the same numbers on any device)."""
+    return to_device(generator().uniform(-bound, bound, shape).astype(dtype), device)
 
 
 class Linear(Module):
@@ -38,7 +39,7 @@ class Linear(Module):
         bound = 1.0 / math.sqrt(in_units)
         for p, shape in ((self.weight, (in_units, self.units)), (self.bias, (self.units,))):
             if p is not None and not p.initialized:
-                p.data = _uniform(shape, bound, p.dtype)
+                p.data = _uniform(shape, bound, p.dtype, self.device)
 
     @property
     def in_units(self):
@@ -95,7 +96,7 @@ class TensorReduction(Module):
 
     def _materialize(self, in_units):
         if not self.weight.initialized:
-            self.weight.data = _uniform((in_units, in_units, self.units), 1.0 / in_units, self.weight.dtype)
+            self.weight.data = _uniform((in_units, in_units, self.units), 1.0 / in_units, self.weight.dtype, self.device)
 
     @property
     def in_units(self):

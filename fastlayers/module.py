@@ -4,7 +4,7 @@ import numpy as np
 
 from .autograd import Tape
 from .autograd import state as _state
-from .parameter import Parameter, _host
+from .parameter import Parameter, _host, device_name, to_device
 
 # Bumped whenever any module registers or drops a parameter or submodule: the
 # cached parameter lists of every module then rebuild on their next use.
@@ -31,6 +31,7 @@ class Module:
         d["_tape"] = None
         d["_tape_state"] = "never run"
         d["_params_cache"] = (-1, ())
+        d["_device"] = "cpu"
 
     def __setattr__(self, name, value):
         try:
@@ -156,6 +157,25 @@ class Module:
         fn(self)
         return self
 
+    def to(self, device):
+        """Move every parameter and gradient to "cpu" (NumPy) or "cuda" (CuPy); returns self.
+
+        Lazy layers materialize on the device their model was moved to.
+        """
+        device = device_name(device)
+        for module in self.modules():
+            module.__dict__["_device"] = device
+        for _, p in self._named_parameter_list():
+            if p.data is not None:
+                p.data = to_device(p.data, device)
+            if p.grad is not None:
+                p.grad = to_device(p.grad, device)
+        return self
+
+    @property
+    def device(self) -> str:
+        return self._device
+
     def zero_grad(self):
         for _, p in self._named_parameter_list():
             p.grad = None
@@ -182,6 +202,7 @@ class Module:
         Loading materializes lazy parameters.
         """
         params = dict(self.named_parameters())
+        owners = {id(p): m for _, m in self._named_modules() for p in m._parameters.values()}
         if strict:
             missing = [k for k in params if k not in state_dict]
             unexpected = [k for k in state_dict if k not in params]
@@ -207,7 +228,7 @@ class Module:
                 )
             staged.append((p, np.array(value, copy=True)))
         for p, value in staged:  # nothing can fail from here on
-            p.data = _to_device_of(p, value)
+            p.data = to_device(value, owners[id(p)].device)
         return self
 
     # --- printing ---
@@ -224,15 +245,6 @@ class Module:
 def _shape(a):
     shape = getattr(a, "shape", None)
     return tuple(shape) if shape is not None else tuple(np.shape(a))
-
-
-def _to_device_of(p, value):
-    """value on the device p lives on (the host unless p.data is a CuPy array)."""
-    if p.data is not None and not isinstance(p.data, np.ndarray):
-        import cupy
-
-        return cupy.asarray(value)
-    return value
 
 
 class Sequential(Module):

@@ -65,3 +65,24 @@ class Parameter:
 
 def _host(a):
     return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
+
+
+DEVICES = ("cpu", "cuda")
+
+
+def device_name(device) -> str:
+    """"cpu" or "cuda" for what a user may write ("cpu", "cuda", "cuda:0", "gpu")."""
+    name = str(device).split(":", 1)[0].lower()
+    name = "cuda" if name == "gpu" else name
+    if name not in DEVICES:
+        raise ValueError(f"unknown device {device!r}: expected 'cpu' or 'cuda'")
+    return name
+
+
+def to_device(a, device: str):
+    """a as a NumPy array ("cpu") or a CuPy array on the current GPU ("cuda")."""
+    if device == "cpu":
+        return _host(a)
+    import cupy
+
+    return cupy.asarray(a)

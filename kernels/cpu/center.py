@@ -10,11 +10,10 @@ values is as good as NumPy's pairwise sum. The float32 subtraction is done as
 the result is as if subtracted in float64 and rounded once — at float32 speed.
 """
 
-import math
-
 import numpy as np
 from numba import njit, prange
 
+from .._layout import center_layout, inverse
 from . import _alloc
 from ._threads import PARALLEL_MIN_ELEMENTS
 
@@ -198,20 +197,15 @@ def center(x, axes):
         else:
             _center_row(flat_x, flat_out)
         return out
-    shape = x.shape
-    if not axes or axes[-1] - axes[0] == len(axes) - 1:  # the reduced axes are adjacent
-        first, last = (axes[0], axes[-1] + 1) if axes else (x.ndim, x.ndim)
-        outer = math.prod(shape[:first])
-        red = math.prod(shape[first:last])
-        _center3(x.reshape(outer, red, -1), out.reshape(outer, red, -1))
+    perm, outer, red, inner = center_layout(x.shape, axes)
+    if perm is None:
+        _center3(x.reshape(outer, red, inner), out.reshape(outer, red, inner))
         return out
     # Reduced axes apart from each other: gather them at the end, center, put them back.
-    kept = tuple(a for a in range(x.ndim) if a not in axes)
-    moved = np.ascontiguousarray(x.transpose(kept + axes))
-    red = math.prod(shape[a] for a in axes)
+    moved = np.ascontiguousarray(x.transpose(perm))
     centered = _alloc.empty(moved.shape, x.dtype)
-    _center3(moved.reshape(-1, red, 1), centered.reshape(-1, red, 1))
-    out[...] = centered.transpose(np.argsort(kept + axes))
+    _center3(moved.reshape(outer, red, 1), centered.reshape(outer, red, 1))
+    out[...] = centered.transpose(inverse(perm))
     return out
 
 

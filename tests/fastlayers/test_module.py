@@ -119,3 +119,11 @@ def test_untracked_output_is_a_clear_error(rng):
     y = net(rng.standard_normal((2, 3)))
     with pytest.raises(RuntimeError, match="not made by a tracked op"):
         net.backward(np.ones_like(y))
+
+
+def test_to_cpu_and_unknown_devices():
+    net = fl.Sequential(fl.Linear(2, 3), fl.LazyLinear(1))
+    assert net.to("cpu") is net and net.device == "cpu"
+    assert isinstance(net[0].weight.data, np.ndarray)
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        net.to("tpu")
