@@ -1,3 +1,4 @@
+import os
 import zlib
 
 import numpy as np
@@ -7,7 +8,8 @@ from hypothesis import HealthCheck, settings
 settings.register_profile(
     "default", deadline=None, max_examples=40, suppress_health_check=[HealthCheck.too_slow]
 )
-settings.load_profile("default")
+settings.register_profile("thorough", deadline=None, max_examples=1000, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))  # HYPOTHESIS_PROFILE=thorough for a long hunt
 
 
 @pytest.fixture(autouse=True)

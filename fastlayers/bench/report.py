@@ -149,6 +149,14 @@ def plot(rows, path):
 
 def main(quick=False, json_path=None, plot_path=None, device="cpu"):
     if device == "gpu":
+        try:
+            import cupy
+
+            if cupy.cuda.runtime.getDeviceCount() < 1:
+                raise RuntimeError("no CUDA device")
+        except Exception as e:  # CuPy missing, no driver, no device
+            raise SystemExit(f"fastlayers bench --device gpu needs CuPy and a CUDA GPU ({type(e).__name__}: {e}); "
+                             "install with pip install 'fastlayers[gpu]'") from None
         from . import gpu_report
 
         return gpu_report.main(quick=quick, json_path=json_path)
