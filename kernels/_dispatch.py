@@ -10,6 +10,11 @@ import numpy as np
 from ._validate import as_arrays, cast_contiguous, compute_dtype
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+# What every backend module provides (besides `xp`, its array module), called by kernels.api
+# with validated, C-contiguous arrays of one float dtype.
+BACKEND_OPS = ("linear", "linear_backward", "relu", "relu_backward", "center", "center_backward",
+               "tensor_reduction", "tensor_reduction_backward", "fft_half", "fft_half_backward")
 _backends = {}
 
 

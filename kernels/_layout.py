@@ -26,3 +26,20 @@ def inverse(perm: tuple) -> tuple:
     for i, p in enumerate(perm):
         out[p] = i
     return tuple(out)
+
+
+def center_by_layout(xp, x, axes, out, center3, empty):
+    """out = x centered over axes, by center3(x3, out3) on the (outer, red, inner) view.
+
+    xp: the array module (NumPy or CuPy); empty(shape, dtype): where scratch comes from.
+    """
+    perm, outer, red, inner = center_layout(x.shape, axes)
+    if perm is None:
+        center3(x.reshape(outer, red, inner), out.reshape(outer, red, inner))
+        return out
+    # Reduced axes apart from each other: gather them at the end, center, put them back.
+    moved = xp.ascontiguousarray(x.transpose(perm))
+    centered = empty(moved.shape, x.dtype)
+    center3(moved.reshape(outer, red, 1), centered.reshape(outer, red, 1))
+    out[...] = centered.transpose(inverse(perm))
+    return out

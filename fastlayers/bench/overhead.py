@@ -11,6 +11,15 @@ import fastlayers as fl
 import kernels
 
 
+def _training_step(net, x, grad_y):
+    def step():  # a training step's order: clear the gradients, forward, backward
+        net.zero_grad()
+        net(x)
+        return net.backward(grad_y)
+
+    return step
+
+
 def dense_stack(rng):
     """The chapter's Sequential(Linear(64, 8, relu), Linear(8, 1, relu)) on a (2, 64) batch."""
     net = fl.Sequential(fl.Linear(64, 8, activation="relu"), fl.Linear(8, 1, activation="relu"))
@@ -28,14 +37,9 @@ def dense_stack(rng):
         grad_x, grad_w1, grad_b1 = kernels.linear_relu_backward(grad_h, x, w1, h)
         return grad_x
 
-    def module_step():  # a training step's order: clear the gradients, forward, backward
-        net.zero_grad()
-        net(x)
-        return net.backward(grad_y)
-
     return "Sequential(Linear(64, 8, relu), Linear(8, 1, relu)), x (2, 64)", len(net), {
         "forward": (lambda: net(x), by_hand_forward),
-        "forward + backward": (module_step, by_hand_step),
+        "forward + backward": (_training_step(net, x, grad_y), by_hand_step),
     }
 
 
@@ -51,14 +55,9 @@ def centered_linear(rng):
         grad_x, grad_w, grad_b = kernels.linear_backward(kernels.center_backward(grad_y), x, w)
         return grad_x
 
-    def module_step():  # a training step's order: clear the gradients, forward, backward
-        net.zero_grad()
-        net(x)
-        return net.backward(grad_y)
-
     return "Sequential(Linear(8, 128), Centered()), x (4, 8)", len(net), {
         "forward": (lambda: net(x), lambda: kernels.center(kernels.linear(x, w, b))),
-        "forward + backward": (module_step, by_hand_step),
+        "forward + backward": (_training_step(net, x, grad_y), by_hand_step),
     }
 
 

@@ -6,6 +6,7 @@ and 2-D batches; users call kernels.linear & co., not this module.
 
 import numpy as np
 
+from .._dispatch import BACKEND_OPS
 from .center import center, center_backward
 from .fft import fft_half, fft_half_backward
 from .linear import linear, linear_backward, relu, relu_backward
@@ -13,16 +14,4 @@ from .tensor_reduction import tensor_reduction, tensor_reduction_backward
 
 xp = np
 
-__all__ = [
-    "xp",
-    "linear",
-    "linear_backward",
-    "relu",
-    "relu_backward",
-    "center",
-    "center_backward",
-    "tensor_reduction",
-    "tensor_reduction_backward",
-    "fft_half",
-    "fft_half_backward",
-]
+__all__ = ["xp", *BACKEND_OPS]

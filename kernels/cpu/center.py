@@ -13,7 +13,7 @@ the result is as if subtracted in float64 and rounded once — at float32 speed.
 import numpy as np
 from numba import njit, prange
 
-from .._layout import center_layout, inverse
+from .._layout import center_by_layout
 from . import _alloc
 from ._threads import PARALLEL_MIN_ELEMENTS
 
@@ -197,16 +197,7 @@ def center(x, axes):
         else:
             _center_row(flat_x, flat_out)
         return out
-    perm, outer, red, inner = center_layout(x.shape, axes)
-    if perm is None:
-        _center3(x.reshape(outer, red, inner), out.reshape(outer, red, inner))
-        return out
-    # Reduced axes apart from each other: gather them at the end, center, put them back.
-    moved = np.ascontiguousarray(x.transpose(perm))
-    centered = _alloc.empty(moved.shape, x.dtype)
-    _center3(moved.reshape(outer, red, 1), centered.reshape(outer, red, 1))
-    out[...] = centered.transpose(inverse(perm))
-    return out
+    return center_by_layout(np, x, axes, out, _center3, _alloc.empty)
 
 
 def center_backward(grad_y, axes):

@@ -8,6 +8,7 @@ fuse, each compiled by CuPy for float32 and float64 at first use.
 
 import cupy
 
+from .._dispatch import BACKEND_OPS
 from .center import center, center_backward
 from .fft import fft_half, fft_half_backward
 from .linear import linear, linear_backward, relu, relu_backward
@@ -15,16 +16,4 @@ from .tensor_reduction import tensor_reduction, tensor_reduction_backward
 
 xp = cupy
 
-__all__ = [
-    "xp",
-    "linear",
-    "linear_backward",
-    "relu",
-    "relu_backward",
-    "center",
-    "center_backward",
-    "tensor_reduction",
-    "tensor_reduction_backward",
-    "fft_half",
-    "fft_half_backward",
-]
+__all__ = ["xp", *BACKEND_OPS]

@@ -2,7 +2,7 @@
 
 import cupy
 
-from .._layout import center_layout, inverse
+from .._layout import center_by_layout
 from ._modules import THREADS, i64, kernel, launch
 
 _ELEMENTS_PER_BLOCK = 1 << 14  # of one row, or rows * inner for column sums
@@ -27,15 +27,7 @@ def center(x, axes):
     out = cupy.empty_like(x)
     if x.size == 0:
         return out
-    perm, outer, red, inner = center_layout(x.shape, axes)
-    if perm is None:
-        _center3(x.reshape(outer, red, inner), out.reshape(outer, red, inner))
-        return out
-    moved = cupy.ascontiguousarray(x.transpose(perm))
-    centered = cupy.empty_like(moved)
-    _center3(moved.reshape(outer, red, 1), centered.reshape(outer, red, 1))
-    out[...] = centered.transpose(inverse(perm))
-    return out
+    return center_by_layout(cupy, x, axes, out, _center3, cupy.empty)
 
 
 def center_backward(grad_y, axes):

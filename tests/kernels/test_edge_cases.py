@@ -1,6 +1,7 @@
 """The semantics users rely on: dtypes, precision, read-only and strided inputs, empties, NaN, errors."""
 
 import subprocess
+from pathlib import Path
 import sys
 
 import numpy as np
@@ -203,3 +204,12 @@ def test_import_compiles_nothing():
     code = "import sys, kernels; print('numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_backends_provide_every_op():
+    import kernels.cpu
+    from kernels._dispatch import BACKEND_OPS
+
+    assert all(callable(getattr(kernels.cpu, op)) for op in BACKEND_OPS)
+    gpu_source = (Path(kernels.__file__).parent / "gpu" / "__init__.py").read_text()  # importable only with CuPy
+    assert all(f" {op}" in gpu_source for op in BACKEND_OPS)
