@@ -12,7 +12,7 @@ Two regimes:
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from . import _alloc
 
@@ -123,13 +123,16 @@ def _mask_rows(grad_y, y, use_mask, r0, r1, g, colsum):
             colsum[c] += v
 
 
-@njit(cache=True, parallel=True)
+# Serial on purpose: a Numba thread team spinning after a parallel region took the cores
+# from the BLAS GEMMs that follow it (the backward ran 3x slower, measured); this pass is
+# memory-bound and short next to them.
+@njit(cache=True)
 def _mask_and_bias_grad(grad_y, y, use_mask, g, grad_b):
     """Row blocks of 256 sum into float64 partials: a long float32 batch loses no more than a pairwise sum."""
     n, n_out = grad_y.shape
     blocks = (n + 255) // 256
     partials = np.zeros((blocks, n_out), np.float64)
-    for t in prange(blocks):
+    for t in range(blocks):
         _mask_rows(grad_y, y, use_mask, t * 256, min(n, (t + 1) * 256), g, partials[t])
     for c in range(n_out):
         s = 0.0
