@@ -34,22 +34,22 @@ def _batched(x):
     return (x.reshape(1, -1), True) if x.ndim == 1 else (x, False)
 
 
+def _linear(op, apply_relu, x, w, b):
+    backend, (x, w, b) = prepare(op, ("x", "w", "b"), (x, w, b))
+    _check_linear(op, x, w, b)
+    x2, single = _batched(x)
+    y = backend.linear(x2, w, b, apply_relu)
+    return y[0] if single else y
+
+
 def linear(x, w, b=None):
     """x @ w + b.  x (n, in) or (in,), w (in, out), b (out,) or None → (n, out) or (out,)."""
-    backend, (x, w, b) = prepare("linear", ("x", "w", "b"), (x, w, b))
-    _check_linear("linear", x, w, b)
-    x2, single = _batched(x)
-    y = backend.linear(x2, w, b, apply_relu=False)
-    return y[0] if single else y
+    return _linear("linear", False, x, w, b)
 
 
 def linear_relu(x, w, b=None):
     """relu(x @ w + b), fused: the bias and ReLU are applied in one pass over the output."""
-    backend, (x, w, b) = prepare("linear_relu", ("x", "w", "b"), (x, w, b))
-    _check_linear("linear_relu", x, w, b)
-    x2, single = _batched(x)
-    y = backend.linear(x2, w, b, apply_relu=True)
-    return y[0] if single else y
+    return _linear("linear_relu", True, x, w, b)
 
 
 def relu(x):
@@ -90,12 +90,14 @@ def _check_tensor_reduction(op, x, w):
 def fft_half(x):
     """fft(x, axis=-1)[..., :n // 2] for real x (..., n): complex64 for float32, complex128 for float64."""
     backend, (x,) = prepare("fft_half", ("x",), (x,))
-    check_ndim("fft_half", "x", x, range(1, 64), "at least 1-D, (..., n)")
+    if x.ndim == 0:
+        raise ValueError("fft_half: x must be at least 1-D, (..., n), got a 0-d array")
     n = x.shape[-1]
     if n < 1:
         raise ValueError(f"fft_half: the last axis of x must hold at least one sample, got shape {tuple(x.shape)}")
-    y = backend.fft_half(x.reshape(-1, n))
-    return y.reshape(x.shape[:-1] + (n // 2,))
+    if x.ndim == 2:
+        return backend.fft_half(x)
+    return backend.fft_half(x.reshape(-1, n)).reshape(x.shape[:-1] + (n // 2,))
 
 
 # --- gradients ---

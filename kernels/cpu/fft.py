@@ -25,7 +25,6 @@ import numpy as np
 from numba import get_num_threads, njit, prange
 
 from . import _alloc
-from ._threads import PARALLEL_MIN_ELEMENTS
 
 _MAX_DIRECT_PRIME = 31  # a prime factor above this: Bluestein for the whole length
 _MAX_ROWS_PER_BLOCK = 16
@@ -475,18 +474,23 @@ def _complex_length(n: int) -> int:
     return n // 2 if n % 2 == 0 else n
 
 
+_PARALLEL_MIN_POINTS = 4096  # rows * m: an FFT does O(log m) work a point, so threads pay off sooner than elsewhere
+_COMPLEX = {np.dtype(np.float32): np.dtype(np.complex64), np.dtype(np.float64): np.dtype(np.complex128)}
+
+
 def _schedule(rows: int, m: int):
     """(rows per block, parallel?): blocks wide enough to vectorize, enough of them to feed every thread."""
-    threads = get_num_threads()
-    per_block = max(1, min(_MAX_ROWS_PER_BLOCK if m <= 4096 else 8, -(-rows // threads)))
-    parallel = rows * m >= PARALLEL_MIN_ELEMENTS // 2 and rows > per_block
-    return per_block, parallel
+    widest = _MAX_ROWS_PER_BLOCK if m <= 4096 else 8  # a block of long rows still fits in L2
+    if rows < 2 or rows * m < _PARALLEL_MIN_POINTS:
+        return min(rows, widest), False
+    per_block = max(1, min(widest, -(-rows // get_num_threads())))
+    return per_block, rows > per_block
 
 
 def fft_half(x):
     """x (B, n) float → (B, n // 2) complex: fft(x)[:, :n // 2]."""
     rows, n = x.shape
-    y = _alloc.empty((rows, n // 2), np.result_type(x.dtype, np.complex64))
+    y = _alloc.empty((rows, n // 2), _COMPLEX[x.dtype])
     if rows == 0 or n < 2:
         return y
     m = _complex_length(n)
