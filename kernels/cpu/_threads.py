@@ -1,7 +1,19 @@
-"""When a CPU kernel spreads its work over Numba's threads.
+"""How the CPU kernels use threads.
 
-Below this many elements a kernel runs on one thread: starting the thread pool
-costs a few microseconds, more than small inputs take altogether.
+Below PARALLEL_MIN_ELEMENTS a kernel runs on one thread: starting the thread
+pool costs a few microseconds, more than small inputs take altogether.
+
+Numba's OpenMP threads and BLAS's threads share the cores. After a parallel
+region, GNU OpenMP's idle threads spin for about 300,000 rounds before they
+sleep, and OpenBLAS's do the same after a GEMM: a Numba kernel right after a
+GEMM ran 10x slower on this project's 2-core machine, fighting the spinner for
+its core. A short spin (GOMP_SPINCOUNT=10000) removed that and cost small
+kernels nothing measurable; it is set here, before Numba first starts OpenMP,
+unless the user set it. (It has no effect if OpenMP was already loaded.)
 """
+
+import os
+
+os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
 PARALLEL_MIN_ELEMENTS = 1 << 15
