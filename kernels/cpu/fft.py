@@ -245,7 +245,7 @@ def _radix5(sr, si, dr, di, mm, s, rows, twr, twi, off):
 def _radix_direct(sr, si, dr, di, mm, s, rows, r, twr, twi, off, rootr, rooti, root_off):
     """A prime radix up to 31: the r-point DFT done directly, O(r^2)."""
     run = s * rows
-    n, urows = np.uint64(run), np.uint64(rows)
+    urows = np.uint64(rows)
     for p in range(mm):
         for u in range(r):
             o = np.uint64((r * p + u) * run)

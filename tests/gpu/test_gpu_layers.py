@@ -1,7 +1,6 @@
 """A whole model on the GPU: forward, backward and SGD there, host arrays in its checkpoints."""
 
 import numpy as np
-import pytest
 
 import fastlayers as fl
 
