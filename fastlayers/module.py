@@ -100,8 +100,8 @@ class Module:
             raise ValueError(
                 f"{type(self).__name__}.backward: grad_y has shape {_shape(grad_y)}, the output has shape {out_shape}"
             )
+        grads = tape.backward(grad_y)  # raises before any .grad changes; the recording then stays
         self.__dict__["_tape"], self.__dict__["_tape_state"] = None, "consumed"
-        grads = tape.backward(grad_y)
         return grads[0] if len(grads) == 1 else grads
 
     # --- parameters and submodules ---

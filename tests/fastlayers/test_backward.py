@@ -163,3 +163,25 @@ def test_kernels_by_hand_match_the_module(rng):
     x = rng.standard_normal((5, 8)).astype(np.float32)
     h = kernels.linear_relu(x, net[0].weight.data, net[0].bias.data)
     np.testing.assert_array_equal(net(x), kernels.linear(h, net[1].weight.data, net[1].bias.data))
+
+
+def test_a_failing_backward_changes_no_gradient(rng):
+    def broken_backward(grad_y, y, x):
+        raise ArithmeticError("the user's gradient kernel failed")
+
+    broken = fl.op(lambda x: x + 0.0, broken_backward)
+
+    class Net(fl.Module):
+        def __init__(self):
+            super().__init__()
+            self.first = fl.Linear(3, 3, dtype=F64)
+            self.second = fl.Linear(3, 2, dtype=F64)
+
+        def forward(self, x):
+            return self.second(broken(self.first(x)))
+
+    net = Net()
+    y = net(rng.standard_normal((4, 3)))
+    with pytest.raises(ArithmeticError):
+        net.backward(np.ones_like(y))
+    assert all(p.grad is None for p in net.parameters())  # second's gradients were computed, not applied
