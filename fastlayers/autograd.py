@@ -35,36 +35,36 @@ class Tape:
     def backward(self, grad_y):
         """Gradients of the recorded inputs; Parameters get theirs added to .grad.
 
-        The Parameters' sums are gathered first and added at the end, so a backward
-        that fails part way (a user's op raising, say) leaves every .grad as it was.
+        A backward that fails part way (a user's op raising, say) puts back every
+        .grad it had changed, so it leaves them as they were.
         """
         out = self.output
         grads = {id(out): grad_y}
-        param_grads = {}  # id(param) -> [param, summed gradient]
-        for backward, inputs, arrays, output, options in reversed(self.nodes):
-            grad_out = grads.pop(id(output), None)
-            if grad_out is None:  # this output does not reach y
-                continue
-            for inp, grad in zip(inputs, backward(grad_out, output, *arrays, **options)):
-                if grad is None or inp is None:
+        changed = []  # (param, its .grad before): the undo log
+        try:
+            for backward, inputs, arrays, output, options in reversed(self.nodes):
+                grad_out = grads.pop(id(output), None)
+                if grad_out is None:  # this output does not reach y
                     continue
-                key = id(inp)
-                if isinstance(inp, Parameter):
-                    entry = param_grads.get(key)
-                    if entry is None:
-                        param_grads[key] = [inp, grad]
+                for inp, grad in zip(inputs, backward(grad_out, output, *arrays, **options)):
+                    if grad is None or inp is None:
+                        continue
+                    if isinstance(inp, Parameter):
+                        changed.append((inp, inp.grad))
+                        inp.grad = grad if inp.grad is None else inp.grad + grad
                     else:
-                        entry[1] = entry[1] + grad
-                else:
-                    grads[key] = grad if key not in grads else grads[key] + grad
+                        key = id(inp)
+                        grads[key] = grad if key not in grads else grads[key] + grad
+        except BaseException:
+            for p, before in reversed(changed):
+                p.grad = before
+            raise
         if id(out) in grads and not any(x is out for x in self.inputs):
             # No op produced the output, so nothing above ran and nothing was changed.
             raise RuntimeError(
                 "backward: the forward's output was not made by a tracked op (plain NumPy arithmetic?), "
                 "so no gradient can reach the parameters; compute it with fl.functional ops or an fl.op"
             )
-        for p, grad in param_grads.values():
-            p.grad = grad if p.grad is None else p.grad + grad
         return tuple(grads.get(id(x)) for x in self.inputs)
 
 

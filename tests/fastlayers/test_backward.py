@@ -184,4 +184,4 @@ def test_a_failing_backward_changes_no_gradient(rng):
     y = net(rng.standard_normal((4, 3)))
     with pytest.raises(ArithmeticError):
         net.backward(np.ones_like(y))
-    assert all(p.grad is None for p in net.parameters())  # second's gradients were computed, not applied
+    assert all(p.grad is None for p in net.parameters())  # second's gradients were put back
