@@ -46,7 +46,8 @@ class Tape:
                 grad_out = grads.pop(id(output), None)
                 if grad_out is None:  # this output does not reach y
                     continue
-                for inp, grad in zip(inputs, backward(grad_out, output, *arrays, **options)):
+                in_grads = backward(grad_out, output, *arrays, **options) if options else backward(grad_out, output, *arrays)
+                for inp, grad in zip(inputs, in_grads):
                     if grad is None or inp is None:
                         continue
                     if isinstance(inp, Parameter):
@@ -65,7 +66,10 @@ class Tape:
                 "backward: the forward's output was not made by a tracked op (plain NumPy arithmetic?), "
                 "so no gradient can reach the parameters; compute it with fl.functional ops or an fl.op"
             )
-        return tuple(grads.get(id(x)) for x in self.inputs)
+        inputs = self.inputs
+        if len(inputs) == 1:
+            return (grads.get(id(inputs[0])),)
+        return tuple([grads.get(id(x)) for x in inputs])
 
 
 @contextmanager

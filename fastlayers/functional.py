@@ -6,17 +6,34 @@ Inputs are arrays or Parameters; outputs are arrays.
 import numpy as np
 
 import kernels
+from kernels._dispatch import cpu_backend_if_ready
+from kernels._validate import normalize_axes
 
 from .autograd import op
 
 
+def _linear_backward(grad_y, y, x, weight, mask):
+    """(grad_x, grad_w, grad_b), with the ReLU's mask from y if mask.
+
+    The forward already checked x, weight and y; when grad_y has y's shape and all
+    of them already fit the CPU kernel, it is called directly, without kernels.api's
+    second round of checks (0.5-2 us a call at the chapter's sizes, measured).
+    """
+    cpu = cpu_backend_if_ready(grad_y, x, weight, y)  # None unless all are C-contiguous NumPy, one float dtype
+    if cpu is not None and x.ndim == 2 and grad_y.shape == y.shape:
+        return cpu.linear_backward(grad_y, x, weight, y if mask else None)
+    if mask:
+        return kernels.linear_relu_backward(grad_y, x, weight, y)
+    return kernels.linear_backward(grad_y, x, weight)
+
+
 def _linear_grads(grad_y, y, x, weight, bias=None):
-    grad_x, grad_w, grad_b = kernels.linear_backward(grad_y, x, weight)
+    grad_x, grad_w, grad_b = _linear_backward(grad_y, y, x, weight, mask=False)
     return grad_x, grad_w, (None if bias is None else grad_b)
 
 
 def _linear_relu_grads(grad_y, y, x, weight, bias=None):
-    grad_x, grad_w, grad_b = kernels.linear_relu_backward(grad_y, x, weight, y)
+    grad_x, grad_w, grad_b = _linear_backward(grad_y, y, x, weight, mask=True)
     return grad_x, grad_w, (None if bias is None else grad_b)
 
 
@@ -34,7 +51,14 @@ def linear(x, weight, bias=None, activation=None):
     return LINEAR_OPS[activation](x, weight, bias)
 
 relu = op(kernels.relu, lambda grad_y, y, x: (kernels.relu_backward(grad_y, y),))
-center = op(kernels.center, lambda grad_y, y, x, axis=None: (kernels.center_backward(grad_y, axis),))
+def _center_grads(grad_y, y, x, axis=None):
+    cpu = cpu_backend_if_ready(grad_y)  # as in _linear_backward: checked arrays go straight to the kernel
+    if cpu is not None and grad_y.shape == y.shape:
+        return (cpu.center_backward(grad_y, normalize_axes("center_backward", axis, grad_y.ndim)),)
+    return (kernels.center_backward(grad_y, axis),)
+
+
+center = op(kernels.center, _center_grads)
 tensor_reduction = op(kernels.tensor_reduction, lambda grad_y, y, x, w: kernels.tensor_reduction_backward(grad_y, x, w))
 fft_half = op(kernels.fft_half, lambda grad_y, y, x: (kernels.fft_half_backward(grad_y, np.shape(x)[-1]),))
 

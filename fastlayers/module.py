@@ -96,7 +96,7 @@ class Module:
             }[self._tape_state]
             raise RuntimeError(f"{type(self).__name__}.backward: {why}")
         out_shape = _shape(tape.output)
-        if _shape(grad_y) != out_shape:
+        if (grad_y.shape if type(grad_y) is np.ndarray else _shape(grad_y)) != out_shape:
             raise ValueError(
                 f"{type(self).__name__}.backward: grad_y has shape {_shape(grad_y)}, the output has shape {out_shape}"
             )

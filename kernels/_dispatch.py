@@ -65,6 +65,16 @@ def _ready_for_cpu(arrays) -> bool:
     return dtype in _FLOAT_DTYPES
 
 
+def cpu_backend_if_ready(*arrays):
+    """The CPU backend when these arrays need no conversion for it, else None.
+
+    For callers that already hold arrays a kernel has checked, such as fastlayers'
+    tape calling the gradient kernels on the arrays of a recorded forward: they
+    may skip kernels.api's checks, but must still match the shapes themselves.
+    """
+    return _backend("cpu") if _ready_for_cpu(arrays) else None
+
+
 def prepare(op: str, names: tuple, arrays: tuple):
     """(backend, arrays in their common float dtype, C-contiguous, on the backend's device type).
 

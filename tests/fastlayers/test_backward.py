@@ -185,3 +185,24 @@ def test_a_failing_backward_changes_no_gradient(rng):
     with pytest.raises(ArithmeticError):
         net.backward(np.ones_like(y))
     assert all(p.grad is None for p in net.parameters())  # second's gradients were put back
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_backward_takes_every_path_to_the_same_gradients(dtype, rng):
+    """Arrays that fit the CPU kernels skip kernels.api's checks; anything else (a list input, a
+    float64 grad into a float32 model, a single sample) goes through them: same numbers."""
+    net = fl.Sequential(fl.Linear(4, 3, activation="relu", dtype=dtype), fl.Centered(axis=-1),
+                        fl.Linear(3, 2, dtype=dtype))
+    x = rng.standard_normal((5, 4)).astype(dtype)
+    g = rng.standard_normal((5, 2))
+    results = []
+    for x_in, g_in in [(x, g.astype(dtype)), (x.tolist(), g), (x, g.tolist())]:
+        net.zero_grad()
+        net(x_in)
+        results.append((np.asarray(net.backward(g_in)), net[0].weight.grad.copy()))
+    for grad_x, grad_w in results[1:]:
+        np.testing.assert_allclose(grad_x, results[0][0], rtol=1e-5)
+        np.testing.assert_allclose(grad_w, results[0][1], rtol=1e-5)
+    net.zero_grad()
+    net(x[0])
+    np.testing.assert_allclose(net.backward(g[0].astype(dtype)), results[0][0][0], rtol=1e-5)
