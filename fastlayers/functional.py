@@ -54,7 +54,8 @@ relu = op(kernels.relu, lambda grad_y, y, x: (kernels.relu_backward(grad_y, y),)
 def _center_grads(grad_y, y, x, axis=None):
     cpu = cpu_backend_if_ready(grad_y)  # as in _linear_backward: checked arrays go straight to the kernel
     if cpu is not None and grad_y.shape == y.shape:
-        return (cpu.center_backward(grad_y, normalize_axes("center_backward", axis, grad_y.ndim)),)
+        axes = None if axis is None else normalize_axes("center_backward", axis, grad_y.ndim)
+        return (cpu.center_backward(grad_y, axes),)
     return (kernels.center_backward(grad_y, axis),)
 
 

@@ -61,7 +61,7 @@ def relu(x):
 def center(x, axis=None):
     """x - x.mean(axis, keepdims=True); axis None (all), an int or a tuple of ints."""
     backend, (x,) = prepare("center", ("x",), (x,))
-    return backend.center(x, normalize_axes("center", axis, x.ndim))
+    return backend.center(x, None if axis is None else normalize_axes("center", axis, x.ndim))
 
 
 def tensor_reduction(x, w):
@@ -147,7 +147,7 @@ def relu_backward(grad_y, y):
 def center_backward(grad_y, axis=None):
     """grad_x of center(x, axis): grad_y minus its mean over the same axes."""
     backend, (grad_y,) = prepare("center_backward", ("grad_y",), (grad_y,))
-    return backend.center_backward(grad_y, normalize_axes("center_backward", axis, grad_y.ndim))
+    return backend.center_backward(grad_y, None if axis is None else normalize_axes("center_backward", axis, grad_y.ndim))
 
 
 def tensor_reduction_backward(grad_y, x, w):

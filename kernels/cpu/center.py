@@ -185,13 +185,13 @@ def _center3(x3, out3):
 def center(x, axes):
     """x - x.mean(axes, keepdims=True) for a C-contiguous float array of any shape.
 
-    axes: sorted tuple of distinct axes (empty: nothing is reduced).
+    axes: None (all of them) or a sorted tuple of distinct axes (empty: nothing is reduced).
     """
     out = _alloc.empty(x.shape, x.dtype)
     if x.size == 0:
         return out
-    if len(axes) == x.ndim:  # everything reduced (the common axis=None): one flat row
-        flat_x, flat_out = x.reshape(-1), out.reshape(-1)
+    if axes is None or len(axes) == x.ndim:  # everything reduced: one flat row
+        flat_x, flat_out = (x, out) if x.ndim == 1 else (x.reshape(-1), out.reshape(-1))
         if x.size >= PARALLEL_MIN_ELEMENTS:
             _center_flat_parallel(flat_x, flat_out)
         else:

@@ -24,9 +24,12 @@ def _center3(x3, out3):
 
 
 def center(x, axes):
+    """axes: None (all of them) or a sorted tuple of distinct axes, as on the CPU."""
     out = cupy.empty_like(x)
     if x.size == 0:
         return out
+    if axes is None:
+        axes = tuple(range(x.ndim))
     return center_by_layout(cupy, x, axes, out, _center3, cupy.empty)
 
 
