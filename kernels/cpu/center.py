@@ -42,7 +42,7 @@ def _sum(a, i0, i1):
     A float32 block of 256 rounds like NumPy's pairwise leaves (8 lanes of 32);
     the float64 total then keeps 10^7 values as exact as a pairwise tree would.
     """
-    zero = np.zeros(1, a.dtype)[0]
+    zero = a.dtype.type(0)
     total = 0.0
     for b0 in range(i0, i1, _SUM_BLOCK):
         total += _sum_block(a[b0 : min(i1, b0 + _SUM_BLOCK)], zero)
