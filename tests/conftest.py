@@ -23,6 +23,14 @@ def poisoned_outputs(monkeypatch):
     monkeypatch.setattr(alloc, "empty", poisoned_empty)
 
 
+@pytest.fixture(autouse=True)
+def seeded_initialization(request):
+    """fastlayers' default initializations are reproducible per test, like the inputs below."""
+    import fastlayers
+
+    fastlayers.manual_seed(zlib.crc32(request.node.nodeid.encode()))
+
+
 @pytest.fixture
 def rng(request):
     """Fresh random inputs per test, reproducible from the test's name."""
