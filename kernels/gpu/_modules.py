@@ -8,7 +8,8 @@ import numpy as np
 
 _SOURCES = Path(__file__).parent
 _REAL_T = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
-THREADS = 256  # center.cu's block reduction assumes this many threads per block
+THREADS = 256  # the block size every .cu file here assumes (its THREADS)
+_MAX_BLOCKS = 1 << 16  # grid-stride loops cover the rest
 
 
 @lru_cache(maxsize=None)
@@ -22,12 +23,16 @@ def kernel(source: str, name: str, dtype):
     return _module(source, np.dtype(dtype)).get_function(name)
 
 
+def grid_for(work_items: int) -> int:
+    """Blocks for a grid-stride loop over work_items blocks' worth of work."""
+    return max(1, min(work_items, _MAX_BLOCKS))
+
+
 def launch(kern, total: int, *args):
-    """A grid-stride kernel over `total` elements (nothing to do: no launch)."""
+    """A grid-stride kernel over `total` elements, THREADS per block (nothing to do: no launch)."""
     if total <= 0:
         return
-    blocks = min((total + THREADS - 1) // THREADS, 1 << 20)
-    kern((blocks,), (THREADS,), args)
+    kern((grid_for((total + THREADS - 1) // THREADS),), (THREADS,), args)
 
 
 def i64(v):

@@ -1,38 +1,81 @@
-"""center and its gradient on the GPU: two passes (kernels/gpu/center.cu), sums in float64."""
+"""center and its gradient on the GPU: two passes (kernels/gpu/center.cu), sums in float64.
+Also column_sums, the same float64 sums for linear's bias gradient."""
+
+import math
 
 import cupy
 
 from .._layout import center_by_layout
-from ._modules import THREADS, i64, kernel, launch
+from . import _alloc
+from ._modules import THREADS, grid_for, i64, kernel
 
-_ELEMENTS_PER_BLOCK = 1 << 14  # of one row, or rows * inner for column sums
+_ELEMENTS_PER_BLOCK = 1 << 14  # summed by one block of pass 1: of one row, or rows * inner for column sums
+_TILE = 8 * THREADS  # center.cu's TILE: the elements of a row one block of pass 2 covers per step
+_MAX_GRID_YZ = 65535
+
+
+def _partial_sums(x3):
+    """(partial (outer, blocks_per_row, inner) float64, blocks_per_row) for x3 (outer, red, inner)."""
+    outer, red, inner = x3.shape
+    rows_per_block = max(1, _ELEMENTS_PER_BLOCK // inner)
+    blocks_per_row = max(1, math.ceil(red / rows_per_block))
+    partial = _alloc.empty((outer, blocks_per_row, inner), cupy.float64)
+    kernel("center", "partial_sums", x3.dtype)(
+        (outer * blocks_per_row,), (THREADS,), (x3, partial, i64(red), i64(inner), i64(rows_per_block), i64(blocks_per_row))
+    )
+    return partial, blocks_per_row
 
 
 def _center3(x3, out3):
     outer, red, inner = x3.shape
-    rows_per_block = max(1, _ELEMENTS_PER_BLOCK // inner)
-    blocks_per_row = (red + rows_per_block - 1) // rows_per_block
-    partial = cupy.empty(outer * blocks_per_row * inner, cupy.float64)
-    kernel("center", "partial_sums", x3.dtype)(
-        (outer * blocks_per_row,), (THREADS,), (x3, partial, i64(red), i64(inner), i64(rows_per_block), i64(blocks_per_row))
+    partial, blocks_per_row = _partial_sums(x3)
+    hi = _alloc.empty(outer * inner, x3.dtype)
+    lo = _alloc.empty(outer * inner, x3.dtype)
+    kernel("center", "split_means", x3.dtype)(
+        (grid_for(outer * inner),), (THREADS,), (partial, hi, lo, i64(outer * inner), i64(inner), i64(blocks_per_row), i64(red))
     )
-    hi = cupy.empty(outer * inner, x3.dtype)
-    lo = cupy.empty_like(hi)
-    launch(kernel("center", "split_means", x3.dtype), outer * inner,
-           partial, hi, lo, i64(outer), i64(inner), i64(blocks_per_row), i64(red))
-    launch(kernel("center", "subtract_means", x3.dtype), x3.size, x3, hi, lo, out3, i64(red), i64(inner), i64(x3.size))
+    if inner == 1:
+        tiles_per_row = math.ceil(red / _TILE)
+        kernel("center", "subtract_row_means", x3.dtype)(
+            (grid_for(outer * tiles_per_row),), (THREADS,), (x3, hi, lo, out3, i64(outer), i64(red), i64(tiles_per_row))
+        )
+        return
+    # Columns: a block is (columns, rows) with at least a warp of columns; x walks i, y r, z o.
+    bx = min(THREADS, max(32, 1 << (inner - 1).bit_length()))
+    by = THREADS // bx
+    gx, gz = math.ceil(inner / bx), min(outer, _MAX_GRID_YZ)
+    gy = min(math.ceil(red / by), _MAX_GRID_YZ, max(1, grid_for(1 << 30) // (gx * gz)))
+    kernel("center", "subtract_column_means", x3.dtype)(
+        (gx, gy, gz), (bx, by), (x3, hi, lo, out3, i64(outer), i64(red), i64(inner))
+    )
 
 
 def center(x, axes):
     """axes: None (all of them) or a sorted tuple of distinct axes, as on the CPU."""
-    out = cupy.empty_like(x)
+    out = _alloc.empty(x.shape, x.dtype)
     if x.size == 0:
         return out
     if axes is None:
         axes = tuple(range(x.ndim))
-    return center_by_layout(cupy, x, axes, out, _center3, cupy.empty)
+    return center_by_layout(cupy, x, axes, out, _center3, _alloc.empty)
 
 
 def center_backward(grad_y, axes):
     # The Jacobian of centering, I - 11^T/m, is symmetric: the gradient is grad_y centered.
     return center(grad_y, axes)
+
+
+def column_sums(g):
+    """g (n, cols) → (cols,) in g's dtype, summed in float64 and rounded once, as on the CPU."""
+    n, cols = g.shape
+    sums = _alloc.empty(cols, g.dtype)
+    if cols == 0:
+        return sums
+    if n == 0:
+        sums.fill(0)
+        return sums
+    partial, blocks_per_row = _partial_sums(g.reshape(1, n, cols))
+    kernel("center", "finish_sums", g.dtype)(
+        (grid_for(cols),), (THREADS,), (partial, sums, i64(cols), i64(cols), i64(blocks_per_row))
+    )
+    return sums

@@ -1,25 +1,58 @@
-"""fft_half and its gradient on the GPU: cuFFT (the floor) and the half-spectrum kernels
-(kernels/gpu/fft_half.cu). x (B, n) real; y (B, n // 2) complex."""
+"""fft_half and its gradient on the GPU: cuFFT (the floor) and the backward's half-spectrum
+kernel (kernels/gpu/fft_half.cu). x (B, n) real; y (B, n // 2) complex."""
 
-import cupy
+import math
+from functools import lru_cache
 
-from ._modules import i64, kernel, launch
+import numpy as np
+from cupy.cuda import cufft
+
+from . import _alloc
+from ._modules import THREADS, grid_for, i64, kernel
+
+_MAX_GRID_Y = 65535
+_TYPES = {  # (real dtype, direction) -> cuFFT transform type
+    (np.dtype(np.float32), "R2C"): cufft.CUFFT_R2C,
+    (np.dtype(np.float64), "R2C"): cufft.CUFFT_D2Z,
+    (np.dtype(np.float32), "C2R"): cufft.CUFFT_C2R,
+    (np.dtype(np.float64), "C2R"): cufft.CUFFT_Z2D,
+}
+
+
+@lru_cache(maxsize=8)
+def _plan(direction: str, rows: int, n: int, real_dtype: np.dtype, device: int):
+    """A cuFFT plan for rows transforms of length n, rows packed one after another (kept: planning costs ms)."""
+    return cufft.Plan1d(n, _TYPES[real_dtype, direction], rows)
 
 
 def fft_half(x):
+    """A view (B, n // 2) of cuFFT's R2C output (B, n // 2 + 1): the slice costs no pass of its own.
+
+    Its rows are n // 2 + 1 coefficients apart (not C-contiguous); a copy would move as
+    many bytes as the FFT itself.
+    """
     rows, n = x.shape
-    half = n // 2
-    spectrum = cupy.fft.rfft(x, axis=-1)  # (B, n // 2 + 1), cuFFT R2C
-    y = cupy.empty((rows, half), spectrum.dtype)
-    launch(kernel("fft_half", "half_spectrum", x.dtype), rows * half,
-           spectrum.view(x.dtype), y.view(x.dtype), i64(rows), i64(half + 1), i64(half))
-    return y
+    spectrum = _alloc.empty((rows, n // 2 + 1), np.result_type(x.dtype, np.complex64))
+    if rows:
+        _plan("R2C", rows, n, x.dtype, x.device.id).fft(x, spectrum, cufft.CUFFT_FORWARD)
+    return spectrum[:, : n // 2]
 
 
 def fft_half_backward(grad_y, n):
     rows, half = grad_y.shape
+    n_spec = n // 2 + 1
     real = grad_y.real.dtype
-    h = cupy.empty((rows, n // 2 + 1), grad_y.dtype)
-    launch(kernel("fft_half", "backward_spectrum", real), h.size,
-           grad_y.view(real), h.view(real), i64(rows), i64(half), i64(n // 2 + 1), real.type(n))
-    return cupy.fft.irfft(h, n=n, axis=-1)  # cuFFT C2R
+    grad_x = _alloc.empty((rows, n), real)
+    if not rows:
+        return grad_x
+    h = _alloc.empty((rows, n_spec), grad_y.dtype)
+    bx = min(THREADS, max(32, 1 << (n_spec - 1).bit_length()))
+    by = THREADS // bx
+    gx = math.ceil(n_spec / bx)
+    gy = min(math.ceil(rows / by), _MAX_GRID_Y, max(1, grid_for(1 << 30) // gx))
+    kernel("fft_half", "backward_spectrum", real)(
+        (gx, gy), (bx, by), (grad_y.view(real), h.view(real), i64(rows), i64(half), i64(n_spec))
+    )
+    # Unnormalized C2R; it may overwrite h, which is ours to spend.
+    _plan("C2R", rows, n, real, grad_y.device.id).fft(h, grad_x, cufft.CUFFT_INVERSE)
+    return grad_x

@@ -5,15 +5,16 @@
 #error "compile with -Dreal_t=float or -Dreal_t=double"
 #endif
 
-// out = relu?(out + b?), in place, right after the GEMM wrote out.
+// out = relu?(out + b?), in place, right after the GEMM wrote out. threadIdx.x and blockIdx.x
+// walk the columns (coalesced: a block holds at least a warp of them), y the rows; no divisions.
 extern "C" __global__ void bias_relu_epilogue(real_t* out, const real_t* b, long long n, int cols, int has_bias, int apply_relu) {
-    long long total = n * (long long)cols;
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
-         i += (long long)gridDim.x * blockDim.x) {
-        real_t v = out[i];
-        if (has_bias) v += b[i % cols];
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= cols) return;
+    real_t bias = has_bias ? b[c] : real_t(0);
+    for (long long r = blockIdx.y * (long long)blockDim.y + threadIdx.y; r < n; r += (long long)gridDim.y * blockDim.y) {
+        real_t v = out[r * cols + c] + bias;
         if (apply_relu && v < real_t(0)) v = real_t(0);  // NaN fails v < 0 and stays NaN
-        out[i] = v;
+        out[r * cols + c] = v;
     }
 }
 

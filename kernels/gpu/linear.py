@@ -1,28 +1,40 @@
 """linear, linear_relu, relu and their gradients on the GPU: cuBLAS GEMMs (the floor) and our
 epilogue kernels (kernels/gpu/linear.cu). Shapes as on the CPU: x (n, in), w (in, out), b (out,)."""
 
+import math
+
 import cupy
 
-from ._modules import i32, i64, kernel, launch
+from . import _alloc
+from ._modules import THREADS, grid_for, i32, i64, kernel, launch
+from .center import column_sums
+
+_MAX_GRID_Y = 65535
 
 
 def linear(x, w, b, apply_relu):
-    out = cupy.matmul(x, w)
-    if b is not None or apply_relu:
-        n, cols = out.shape
-        launch(kernel("linear", "bias_relu_epilogue", x.dtype), out.size,
-               out, b if b is not None else out, i64(n), i32(cols), i32(b is not None), i32(apply_relu))
+    n, cols = x.shape[0], w.shape[1]
+    out = _alloc.empty((n, cols), x.dtype)
+    cupy.matmul(x, w, out=out)
+    if (b is not None or apply_relu) and out.size:
+        bx = min(THREADS, max(32, 1 << (cols - 1).bit_length()))
+        by = THREADS // bx
+        gx = math.ceil(cols / bx)
+        gy = min(math.ceil(n / by), _MAX_GRID_Y, max(1, grid_for(1 << 30) // gx))
+        kernel("linear", "bias_relu_epilogue", x.dtype)(
+            (gx, gy), (bx, by), (out, b if b is not None else out, i64(n), i32(cols), i32(b is not None), i32(apply_relu))
+        )
     return out
 
 
 def relu(x):
-    out = cupy.empty_like(x)
+    out = _alloc.empty(x.shape, x.dtype)
     launch(kernel("linear", "relu", x.dtype), x.size, x, out, i64(x.size))
     return out
 
 
 def relu_backward(grad_y, y):
-    grad_x = cupy.empty_like(y)
+    grad_x = _alloc.empty(y.shape, y.dtype)
     launch(kernel("linear", "relu_mask", y.dtype), y.size, grad_y, y, grad_x, i64(y.size))
     return grad_x
 
@@ -30,5 +42,8 @@ def relu_backward(grad_y, y):
 def linear_backward(grad_y, x, w, y):
     """(grad_x, grad_w, grad_b); y given → the ReLU mask y > 0 applies first."""
     g = grad_y if y is None else relu_backward(grad_y, y)
-    grad_b = g.sum(axis=0, dtype=cupy.float64).astype(x.dtype)  # float64 sums, as on the CPU
-    return g @ w.T, x.T @ g, grad_b
+    grad_x = _alloc.empty(x.shape, x.dtype)
+    grad_w = _alloc.empty(w.shape, w.dtype)
+    cupy.matmul(g, w.T, out=grad_x)
+    cupy.matmul(x.T, g, out=grad_w)
+    return grad_x, grad_w, column_sums(g)  # float64 sums, as on the CPU

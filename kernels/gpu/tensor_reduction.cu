@@ -6,15 +6,16 @@
 #error "compile with -Dreal_t=float or -Dreal_t=double"
 #endif
 
-// pairs[r, p] = x[r0 + r, i_p] * x[r0 + r, j_p]
+// pairs[r, p] = x[r, i_p] * x[r, j_p]: threadIdx.x and blockIdx.x walk the pairs p (coalesced
+// stores), y the rows r; no divisions. x's row is read through the cache.
 extern "C" __global__ void pair_products(const real_t* x, const int* pair_i, const int* pair_j, real_t* pairs, long long rows, int n_in,
-                              long long n_pairs) {
-    long long total = rows * n_pairs;
-    for (long long k = blockIdx.x * (long long)blockDim.x + threadIdx.x; k < total;
-         k += (long long)gridDim.x * blockDim.x) {
-        long long r = k / n_pairs, p = k % n_pairs;
+                                         long long n_pairs) {
+    long long p = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+    if (p >= n_pairs) return;
+    int i = pair_i[p], j = pair_j[p];
+    for (long long r = blockIdx.y; r < rows; r += gridDim.y) {
         const real_t* xr = x + r * n_in;
-        pairs[k] = xr[pair_i[p]] * xr[pair_j[p]];
+        pairs[r * n_pairs + p] = xr[i] * xr[j];
     }
 }
 

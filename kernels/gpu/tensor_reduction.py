@@ -6,9 +6,11 @@ from functools import lru_cache
 import cupy
 import numpy as np
 
-from ._modules import i32, i64, kernel, launch
+from . import _alloc
+from ._modules import THREADS, grid_for, i32, i64, kernel, launch
 
 _PANEL_BYTES = 1 << 28  # pair products of one panel: 256 MiB
+_MAX_GRID_Y = 65535
 
 
 @lru_cache(maxsize=32)
@@ -20,7 +22,7 @@ def _pairs(n_in: int, device: int):
 
 def _pair_weights(w, pair_i, pair_j, diagonal_scale):
     n_in, _, n_out = w.shape
-    wp = cupy.empty((pair_i.size, n_out), w.dtype)
+    wp = _alloc.empty((pair_i.size, n_out), w.dtype)
     launch(kernel("tensor_reduction", "pack_pair_weights", w.dtype), wp.size,
            w, pair_i, pair_j, wp, i32(n_in), i32(n_out), i64(pair_i.size), w.dtype.type(diagonal_scale))
     return wp
@@ -30,17 +32,27 @@ def _panel_rows(n_pairs, itemsize):
     return max(64, _PANEL_BYTES // (n_pairs * itemsize))
 
 
+def _pair_products(xs, pair_i, pair_j, pairs):
+    """pairs[:m] = the i <= j products of each row of xs (m, n_in)."""
+    m, n_in = xs.shape
+    n_pairs = pair_i.size
+    gx = (n_pairs + THREADS - 1) // THREADS
+    gy = min(m, _MAX_GRID_Y, max(1, grid_for(1 << 30) // gx))
+    kernel("tensor_reduction", "pair_products", xs.dtype)(
+        (gx, gy), (THREADS,), (xs, pair_i, pair_j, pairs, i64(m), i32(n_in), i64(n_pairs))
+    )
+
+
 def tensor_reduction(x, w):
     n, n_in = x.shape
     pair_i, pair_j = _pairs(n_in, x.device.id)
     wp = _pair_weights(w, pair_i, pair_j, 1.0)
-    out = cupy.empty((n, w.shape[2]), x.dtype)
+    out = _alloc.empty((n, w.shape[2]), x.dtype)
     panel = _panel_rows(pair_i.size, x.itemsize)
-    pairs = cupy.empty((min(panel, n), pair_i.size), x.dtype)
-    products = kernel("tensor_reduction", "pair_products", x.dtype)
+    pairs = _alloc.empty((min(panel, n), pair_i.size), x.dtype)
     for r0 in range(0, n, panel):
         m = min(panel, n - r0)
-        launch(products, m * pair_i.size, x[r0 : r0 + m], pair_i, pair_j, pairs, i64(m), i32(n_in), i64(pair_i.size))
+        _pair_products(x[r0 : r0 + m], pair_i, pair_j, pairs)
         cupy.matmul(pairs[:m], wp, out=out[r0 : r0 + m])
     return out
 
@@ -50,21 +62,20 @@ def tensor_reduction_backward(grad_y, x, w):
     pair_i, pair_j = _pairs(n_in, x.device.id)
     n_pairs = pair_i.size
     wsym = _pair_weights(w, pair_i, pair_j, 2.0)  # d/dx_a: the diagonal counts twice
-    grad_x = cupy.empty_like(x)
+    grad_x = _alloc.empty(x.shape, x.dtype)
     gp = cupy.zeros((n_pairs, w.shape[2]), x.dtype)
     panel = _panel_rows(n_pairs, x.itemsize)
-    pairs = cupy.empty((min(panel, n), n_pairs), x.dtype)
-    u = cupy.empty_like(pairs)
-    products = kernel("tensor_reduction", "pair_products", x.dtype)
+    pairs = _alloc.empty((min(panel, n), n_pairs), x.dtype)
+    u = _alloc.empty(pairs.shape, x.dtype)
     contract = kernel("tensor_reduction", "contract_pairs", x.dtype)
     for r0 in range(0, n, panel):
         m = min(panel, n - r0)
         xs, gs = x[r0 : r0 + m], grad_y[r0 : r0 + m]
-        launch(products, m * n_pairs, xs, pair_i, pair_j, pairs, i64(m), i32(n_in), i64(n_pairs))
+        _pair_products(xs, pair_i, pair_j, pairs)
         gp += pairs[:m].T @ gs
         cupy.matmul(gs, wsym.T, out=u[:m])
         launch(contract, m * n_in, xs, u, grad_x[r0 : r0 + m], i64(m), i32(n_in), i64(n_pairs))
-    grad_w = cupy.empty_like(w)
+    grad_w = _alloc.empty(w.shape, w.dtype)
     launch(kernel("tensor_reduction", "unpack_pair_grads", x.dtype), gp.size,
            gp, pair_i, pair_j, grad_w, i32(n_in), i32(w.shape[2]), i64(n_pairs))
     return grad_x, grad_w

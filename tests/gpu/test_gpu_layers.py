@@ -14,7 +14,10 @@ def _model():
 def test_training_step_on_the_gpu_matches_the_cpu(cupy, rng):
     x = rng.standard_normal((8, 5))
     g = rng.standard_normal((8, 2))
-    cpu_net, gpu_net = _model(), _model().to("cuda")
+    cpu_net = _model()
+    cpu_net(x)  # materialized on the host from seed 0 ...
+    gpu_net = _model().to("cuda")
+    gpu_net.load_state_dict(cpu_net.state_dict())  # ... and the same weights on the device
     cpu_opt = fl.optim.SGD(cpu_net.parameters(), lr=0.1, momentum=0.9)
     gpu_opt = fl.optim.SGD(gpu_net.parameters(), lr=0.1, momentum=0.9)
     for _ in range(3):
