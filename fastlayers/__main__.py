@@ -12,10 +12,12 @@ def main(argv=None):
     bench.add_argument("--json", metavar="PATH", help="save every measurement as JSON")
     bench.add_argument("--plot", metavar="PATH", help="save a PNG chart of speed-up against size (needs matplotlib)")
     bench.add_argument("--device", choices=["cpu", "gpu"], default="cpu", help="the CPU kernels (default) or the GPU ones")
+    bench.add_argument("--only", metavar="KERNEL", action="append",
+                       help="only these kernels (repeatable; a name matches itself and its _backward)")
     args = parser.parse_args(argv)
     from .bench import report
 
-    return report.main(quick=args.quick, json_path=args.json, plot_path=args.plot, device=args.device)
+    return report.main(quick=args.quick, json_path=args.json, plot_path=args.plot, device=args.device, only=args.only)
 
 
 if __name__ == "__main__":

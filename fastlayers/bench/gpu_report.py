@@ -85,7 +85,7 @@ def _check(cp, ours, theirs):
     return worst
 
 
-def main(quick=False, json_path=None):
+def main(quick=False, json_path=None, chosen=lambda kernel: True):
     import cupy as cp
     from cupyx.profiler import benchmark
 
@@ -96,6 +96,8 @@ def main(quick=False, json_path=None):
           f"{info['date']}\nfloat32; medians of CUDA-event timings; ratio = their time / ours (> 1: we are faster)\n")
     rows, failed = [], False
     for kernel_name, shape, make, ours, base_name, base, others in _cases(cp, quick):
+        if not chosen(kernel_name):
+            continue
         args = make()
         row = {"kernel": kernel_name, "shape": shape}
         baseline_is_output = not base_name.startswith("our")

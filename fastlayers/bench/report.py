@@ -152,7 +152,12 @@ def plot(rows, path):
     fig.savefig(path, dpi=110)
 
 
-def main(quick=False, json_path=None, plot_path=None, device="cpu"):
+def _chosen(kernel: str, only) -> bool:
+    """Whether --only asks for kernel: "center" matches center and center_backward."""
+    return not only or any(kernel in (name, f"{name}_backward") for name in only)
+
+
+def main(quick=False, json_path=None, plot_path=None, device="cpu", only=None):
     if device == "gpu":
         try:
             import cupy
@@ -164,10 +169,14 @@ def main(quick=False, json_path=None, plot_path=None, device="cpu"):
                              "install with pip install 'fastlayers[gpu]'") from None
         from . import gpu_report
 
-        return gpu_report.main(quick=quick, json_path=json_path)
+        return gpu_report.main(quick=quick, json_path=json_path, chosen=lambda kernel: _chosen(kernel, only))
     from tqdm import tqdm
 
-    selected = [c for c in cases_module.CASES if c.quick or not quick]
+    known = {c.kernel for c in cases_module.CASES}
+    unknown = sorted(set(only or ()) - known)
+    if unknown:
+        raise SystemExit(f"fastlayers bench --only: unknown kernel {', '.join(unknown)}; expected one of {', '.join(sorted(known))}")
+    selected = [c for c in cases_module.CASES if (c.quick or not quick) and _chosen(c.kernel, only)]
     torch = _torch()
     info = machine_info()
     samples, target_s = (5, 0.005) if quick else (15, 0.02)
@@ -175,10 +184,11 @@ def main(quick=False, json_path=None, plot_path=None, device="cpu"):
     rows = []
     for case in tqdm(selected, desc="fastlayers bench", unit="case", file=sys.stderr):
         rows.append(run_case(case, samples, target_s, torch))
-    memory = [] if quick else [peak_memory(c) for c in cases_module.MEMORY_CASES]
-    overhead = module_overhead(samples=3 * samples)
+    memory = [] if quick else [peak_memory(c) for c in cases_module.MEMORY_CASES if _chosen(c.kernel, only)]
+    overhead = module_overhead(samples=3 * samples) if not only else []
     print_table(rows, info)
-    print("\nModule overhead (net(x) against the same kernels by hand):")
+    if overhead:
+        print("\nModule overhead (net(x) against the same kernels by hand):")
     for o in overhead:
         print(f"  {o['model']}, {o['pass']}: {_format_time(o['module_s'])} vs {_format_time(o['by_hand_s'])} "
               f"by hand: {o['per_layer_s'] * 1e6:+.2f} µs per layer")

@@ -10,12 +10,13 @@ values is as good as NumPy's pairwise sum. The float32 subtraction is done as
 the result is as if subtracted in float64 and rounded once — at float32 speed.
 """
 
+import numba
 import numpy as np
 from numba import njit, prange
 
 from .._layout import center_by_layout
 from . import _alloc
-from ._threads import PARALLEL_MIN_ELEMENTS
+from ._threads import FLAT_PARALLEL_MIN_ELEMENTS, PARALLEL_MIN_ELEMENTS
 
 _SUM_BLOCK = 256  # elements summed in the input's dtype before joining the float64 total
 _CHUNK = 1 << 16  # elements per thread task on a flat array (rows per task for column sums: _CHUNK // inner)
@@ -91,16 +92,29 @@ def _center_rows_parallel(x2, out2):
 
 
 @njit(cache=True, parallel=True)
-def _center_flat_parallel(x, out):
-    """One long row split into chunks: partial sums, then the subtraction, both over the threads."""
+def _center_flat_parallel(x, out, chunks):
+    """One long row split into equal chunks: partial sums, then the subtraction, both over the threads.
+
+    Equal chunks (at least one per thread) keep both threads busy to the end; the
+    same chunk goes to the same thread in both loops, so the subtraction reads what
+    that core's cache still holds.
+    """
     n = x.size
-    chunks = (n + _CHUNK - 1) // _CHUNK
+    step = (n + chunks - 1) // chunks
     partial = np.empty(chunks, np.float64)
     for c in prange(chunks):
-        partial[c] = _sum(x, c * _CHUNK, min(n, (c + 1) * _CHUNK))
+        partial[c] = _sum(x, c * step, min(n, (c + 1) * step))
     hi, lo = _split(partial.sum() / n, x)
     for c in prange(chunks):
-        _subtract(x, hi, lo, c * _CHUNK, min(n, (c + 1) * _CHUNK), out)
+        _subtract(x, hi, lo, c * step, min(n, (c + 1) * step), out)
+
+
+def _center_flat(x, out):
+    """x - x.mean() of a 1-D contiguous x: one thread below FLAT_PARALLEL_MIN_ELEMENTS."""
+    if x.size < FLAT_PARALLEL_MIN_ELEMENTS:
+        _center_row(x, out)
+    else:
+        _center_flat_parallel(x, out, max(numba.get_num_threads(), -(-x.size // _CHUNK)))
 
 
 # --- inner > 1: columns ---
@@ -171,10 +185,10 @@ def _center3(x3, out3):
     parallel = x3.size >= PARALLEL_MIN_ELEMENTS
     if inner == 1:
         x2, out2 = x3.reshape(outer, red), out3.reshape(outer, red)
-        if not parallel:
+        if outer == 1:
+            _center_flat(x2[0], out2[0])
+        elif not parallel:
             _center_rows(x2, out2)
-        elif outer == 1:
-            _center_flat_parallel(x2[0], out2[0])
         else:
             _center_rows_parallel(x2, out2)
     else:
@@ -191,11 +205,7 @@ def center(x, axes):
     if x.size == 0:
         return out
     if axes is None or len(axes) == x.ndim:  # everything reduced: one flat row
-        flat_x, flat_out = (x, out) if x.ndim == 1 else (x.reshape(-1), out.reshape(-1))
-        if x.size >= PARALLEL_MIN_ELEMENTS:
-            _center_flat_parallel(flat_x, flat_out)
-        else:
-            _center_row(flat_x, flat_out)
+        _center_flat(*((x, out) if x.ndim == 1 else (x.reshape(-1), out.reshape(-1))))
         return out
     return center_by_layout(np, x, axes, out, _center3, _alloc.empty)
 
