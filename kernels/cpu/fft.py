@@ -527,9 +527,11 @@ def _schedule(rows: int, m: int):
 
     32 rows vectorize fully (LLVM's vector loop takes 8 lanes x 4 at a time; at 16 rows part
     of each butterfly ran scalar: 2.6 against 4.0 ns a point for m = 512, measured) while a
-    block of rows up to m = 1024 and its work space still fit in L2; longer rows take fewer.
+    block of rows up to m = 1024 and its work space still fit in L2. Longer rows take 16:
+    at (64, 65536) blocks of 16 rows took 10 ms, of 8 rows 23 ms (each butterfly half
+    scalar), of 32 rows 28 ms (two 16 MiB working sets fighting over L3) — measured.
     """
-    widest = _MAX_ROWS_PER_BLOCK if m <= 1024 else 16 if m <= 4096 else 8
+    widest = _MAX_ROWS_PER_BLOCK if m <= 1024 else 16
     threads = get_num_threads()
     if rows < 2 or rows * m < _PARALLEL_MIN_POINTS:
         return min(rows, widest), 1, False
