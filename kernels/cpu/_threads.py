@@ -1,8 +1,9 @@
 """How the CPU kernels use threads.
 
 Below PARALLEL_MIN_ELEMENTS a memory-bound kernel (center) runs on one thread:
-waking the thread team costs microseconds to tens of microseconds. A single flat
-array, split in equal chunks, pays for the team from FLAT_PARALLEL_MIN_ELEMENTS.
+waking the thread team costs microseconds to tens of microseconds. At 10^5 float32
+two threads took 13-18 us against 15-19 us on one when alone, but 72 us in a full
+report run right after the large GEMMs (measured): one thread is the steadier choice.
 
 Numba's OpenMP threads and BLAS's threads share the cores. After a parallel
 region, GNU OpenMP's idle threads spin for about 300,000 rounds before they
@@ -18,6 +19,3 @@ import os
 os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
 PARALLEL_MIN_ELEMENTS = 1 << 18
-# One flat array split in equal halves pays from here: at 10^5 float32, 13 us on two threads
-# against 15 us on one; at 3 * 10^4, 7.2 us against 6.3 us (measured, 2026-11-22).
-FLAT_PARALLEL_MIN_ELEMENTS = 1 << 16

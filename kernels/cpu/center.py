@@ -16,7 +16,7 @@ from numba import njit, prange
 
 from .._layout import center_by_layout
 from . import _alloc
-from ._threads import FLAT_PARALLEL_MIN_ELEMENTS, PARALLEL_MIN_ELEMENTS
+from ._threads import PARALLEL_MIN_ELEMENTS
 
 _SUM_BLOCK = 256  # elements summed in the input's dtype before joining the float64 total
 _CHUNK = 1 << 16  # elements per thread task on a flat array (rows per task for column sums: _CHUNK // inner)
@@ -110,8 +110,8 @@ def _center_flat_parallel(x, out, chunks):
 
 
 def _center_flat(x, out):
-    """x - x.mean() of a 1-D contiguous x: one thread below FLAT_PARALLEL_MIN_ELEMENTS."""
-    if x.size < FLAT_PARALLEL_MIN_ELEMENTS:
+    """x - x.mean() of a 1-D contiguous x: one thread below PARALLEL_MIN_ELEMENTS."""
+    if x.size < PARALLEL_MIN_ELEMENTS:
         _center_row(x, out)
     else:
         _center_flat_parallel(x, out, max(numba.get_num_threads(), -(-x.size // _CHUNK)))
