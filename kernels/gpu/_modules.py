@@ -10,6 +10,7 @@ _SOURCES = Path(__file__).parent
 _REAL_T = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 THREADS = 256  # the block size every .cu file here assumes (its THREADS)
 _MAX_BLOCKS = 1 << 16  # grid-stride loops cover the rest
+MAX_GRID_YZ = 65535  # CUDA's limit on gridDim.y and gridDim.z
 
 
 @lru_cache(maxsize=None)
@@ -26,6 +27,16 @@ def kernel(source: str, name: str, dtype):
 def grid_for(work_items: int) -> int:
     """Blocks for a grid-stride loop over work_items blocks' worth of work."""
     return max(1, min(work_items, _MAX_BLOCKS))
+
+
+def columns_by_rows(cols: int, rows: int):
+    """(grid, block) for a kernel whose x walks cols (coalesced: a block holds a warp of them at
+    least) and whose y steps through rows (grid-stride)."""
+    bx = min(THREADS, max(32, 1 << (cols - 1).bit_length()))
+    by = THREADS // bx
+    gx = -(-cols // bx)
+    gy = min(-(-rows // by), MAX_GRID_YZ, max(1, _MAX_BLOCKS // gx))
+    return (gx, gy), (bx, by)
 
 
 def launch(kern, total: int, *args):

@@ -1,16 +1,14 @@
 """fft_half and its gradient on the GPU: cuFFT (the floor) and the backward's half-spectrum
 kernel (kernels/gpu/fft_half.cu). x (B, n) real; y (B, n // 2) complex."""
 
-import math
 from functools import lru_cache
 
 import numpy as np
 from cupy.cuda import cufft
 
 from . import _alloc
-from ._modules import THREADS, grid_for, i64, kernel
+from ._modules import columns_by_rows, i64, kernel
 
-_MAX_GRID_Y = 65535
 _TYPES = {  # (real dtype, direction) -> cuFFT transform type
     (np.dtype(np.float32), "R2C"): cufft.CUFFT_R2C,
     (np.dtype(np.float64), "R2C"): cufft.CUFFT_D2Z,
@@ -46,12 +44,9 @@ def fft_half_backward(grad_y, n):
     if not rows:
         return grad_x
     h = _alloc.empty((rows, n_spec), grad_y.dtype)
-    bx = min(THREADS, max(32, 1 << (n_spec - 1).bit_length()))
-    by = THREADS // bx
-    gx = math.ceil(n_spec / bx)
-    gy = min(math.ceil(rows / by), _MAX_GRID_Y, max(1, grid_for(1 << 30) // gx))
+    grid, block = columns_by_rows(n_spec, rows)
     kernel("fft_half", "backward_spectrum", real)(
-        (gx, gy), (bx, by), (grad_y.view(real), h.view(real), i64(rows), i64(half), i64(n_spec))
+        grid, block, (grad_y.view(real), h.view(real), i64(rows), i64(half), i64(n_spec))
     )
     # Unnormalized C2R; it may overwrite h, which is ours to spend.
     _plan("C2R", rows, n, real, grad_y.device.id).fft(h, grad_x, cufft.CUFFT_INVERSE)

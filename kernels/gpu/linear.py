@@ -1,15 +1,11 @@
 """linear, linear_relu, relu and their gradients on the GPU: cuBLAS GEMMs (the floor) and our
 epilogue kernels (kernels/gpu/linear.cu). Shapes as on the CPU: x (n, in), w (in, out), b (out,)."""
 
-import math
-
 import cupy
 
 from . import _alloc
-from ._modules import THREADS, grid_for, i32, i64, kernel, launch
+from ._modules import columns_by_rows, i32, i64, kernel, launch
 from .center import column_sums
-
-_MAX_GRID_Y = 65535
 
 
 def linear(x, w, b, apply_relu):
@@ -17,12 +13,9 @@ def linear(x, w, b, apply_relu):
     out = _alloc.empty((n, cols), x.dtype)
     cupy.matmul(x, w, out=out)
     if (b is not None or apply_relu) and out.size:
-        bx = min(THREADS, max(32, 1 << (cols - 1).bit_length()))
-        by = THREADS // bx
-        gx = math.ceil(cols / bx)
-        gy = min(math.ceil(n / by), _MAX_GRID_Y, max(1, grid_for(1 << 30) // gx))
+        grid, block = columns_by_rows(cols, n)
         kernel("linear", "bias_relu_epilogue", x.dtype)(
-            (gx, gy), (bx, by), (out, b if b is not None else out, i64(n), i32(cols), i32(b is not None), i32(apply_relu))
+            grid, block, (out, b if b is not None else out, i64(n), i32(cols), i32(b is not None), i32(apply_relu))
         )
     return out
 

@@ -7,10 +7,9 @@ import cupy
 import numpy as np
 
 from . import _alloc
-from ._modules import THREADS, grid_for, i32, i64, kernel, launch
+from ._modules import MAX_GRID_YZ, THREADS, grid_for, i32, i64, kernel, launch
 
 _PANEL_BYTES = 1 << 28  # pair products of one panel: 256 MiB
-_MAX_GRID_Y = 65535
 
 
 @lru_cache(maxsize=32)
@@ -37,7 +36,7 @@ def _pair_products(xs, pair_i, pair_j, pairs):
     m, n_in = xs.shape
     n_pairs = pair_i.size
     gx = (n_pairs + THREADS - 1) // THREADS
-    gy = min(m, _MAX_GRID_Y, max(1, grid_for(1 << 30) // gx))
+    gy = min(m, MAX_GRID_YZ, max(1, grid_for(1 << 30) // gx))
     kernel("tensor_reduction", "pair_products", xs.dtype)(
         (gx, gy), (THREADS,), (xs, pair_i, pair_j, pairs, i64(m), i32(n_in), i64(n_pairs))
     )
