@@ -29,14 +29,14 @@ def grid_for(work_items: int) -> int:
     return max(1, min(work_items, _MAX_BLOCKS))
 
 
-def columns_by_rows(cols: int, rows: int):
+def columns_by_rows(cols: int, rows: int, outer: int = 1):
     """(grid, block) for a kernel whose x walks cols (coalesced: a block holds a warp of them at
-    least) and whose y steps through rows (grid-stride)."""
+    least), whose y steps through rows and whose z through outer (both grid-stride)."""
     bx = min(THREADS, max(32, 1 << (cols - 1).bit_length()))
     by = THREADS // bx
-    gx = -(-cols // bx)
-    gy = min(-(-rows // by), MAX_GRID_YZ, max(1, _MAX_BLOCKS // gx))
-    return (gx, gy), (bx, by)
+    gx, gz = -(-cols // bx), min(outer, MAX_GRID_YZ)
+    gy = min(-(-rows // by), MAX_GRID_YZ, max(1, _MAX_BLOCKS // (gx * gz)))
+    return (gx, gy, gz), (bx, by)
 
 
 def launch(kern, total: int, *args):

@@ -7,7 +7,7 @@ import cupy
 
 from .._layout import center_by_layout
 from . import _alloc
-from ._modules import MAX_GRID_YZ, THREADS, grid_for, i64, kernel
+from ._modules import THREADS, columns_by_rows, grid_for, i64, kernel
 
 _ELEMENTS_PER_BLOCK = 1 << 14  # summed by one block of pass 1: of one row, or rows * inner for column sums
 _TILE = 8 * THREADS  # center.cu's TILE: the elements of a row one block of pass 2 covers per step
@@ -39,14 +39,8 @@ def _center3(x3, out3):
             (grid_for(outer * tiles_per_row),), (THREADS,), (x3, hi, lo, out3, i64(outer), i64(red), i64(tiles_per_row))
         )
         return
-    # Columns: a block is (columns, rows) with at least a warp of columns; x walks i, y r, z o.
-    bx = min(THREADS, max(32, 1 << (inner - 1).bit_length()))
-    by = THREADS // bx
-    gx, gz = math.ceil(inner / bx), min(outer, MAX_GRID_YZ)
-    gy = min(math.ceil(red / by), MAX_GRID_YZ, max(1, grid_for(1 << 30) // (gx * gz)))
-    kernel("center", "subtract_column_means", x3.dtype)(
-        (gx, gy, gz), (bx, by), (x3, hi, lo, out3, i64(outer), i64(red), i64(inner))
-    )
+    grid, block = columns_by_rows(inner, red, outer)  # x walks i, y r, z o
+    kernel("center", "subtract_column_means", x3.dtype)(grid, block, (x3, hi, lo, out3, i64(outer), i64(red), i64(inner)))
 
 
 def center(x, axes):
