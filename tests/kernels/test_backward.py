@@ -81,6 +81,18 @@ def test_fft_half_backward_float32_matches_reference(rng):
         assert rel_err(grad_x, reference.fft_half_backward(grad_y.astype(np.complex128), n)) <= 2e-5
 
 
+@pytest.mark.parametrize("rows", [8, 21, 67])
+@pytest.mark.parametrize("n", [6, 37, 250, 997, 1000, 1024])
+def test_fft_half_backward_many_rows_matches_reference(rows, n, rng):
+    """Whole blocks of 8 rows and a partial last one, one thread and two, vs the NumPy formula."""
+    from kernels import reference
+
+    grad_y = rng.standard_normal((rows, n // 2)) + 1j * rng.standard_normal((rows, n // 2))
+    assert rel_err(kernels.fft_half_backward(grad_y, n), reference.fft_half_backward(grad_y, n)) <= 1e-12
+    g32 = grad_y.astype(np.complex64)
+    assert rel_err(kernels.fft_half_backward(g32, n), reference.fft_half_backward(g32.astype(np.complex128), n)) <= 2e-5
+
+
 def test_backward_kernels_match_references_at_larger_sizes(rng):
     """Backwards at sizes beyond finite differences' reach (several GEMM panels), vs the NumPy formulas."""
     from kernels import reference

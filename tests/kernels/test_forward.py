@@ -84,6 +84,16 @@ def test_fft_half_lengths(n, rng):
     assert rel_err(kernels.fft_half(x64.astype(np.float32)), reference.fft_half(x64.astype(np.float32).astype(np.float64))) <= 2e-5
 
 
+# Batches of many rows: whole blocks of 8 rows and a partial last one, one thread and two.
+@pytest.mark.parametrize("rows", [8, 21, 67])
+@pytest.mark.parametrize("n", [6, 37, 250, 997, 1000, 1024])
+def test_fft_half_many_rows(rows, n, rng):
+    x64 = rng.standard_normal((rows, n))
+    assert rel_err(kernels.fft_half(x64), reference.fft_half(x64)) <= 1e-12
+    x32 = x64.astype(np.float32)
+    assert rel_err(kernels.fft_half(x32), reference.fft_half(x32.astype(np.float64))) <= 2e-5
+
+
 def test_chapter_sizes(rng):
     """The chapter's layers at the chapter's sizes."""
     x = rng.standard_normal((2, 64)).astype(np.float32)

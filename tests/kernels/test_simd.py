@@ -1,0 +1,60 @@
+"""The CPU kernels' vector type (kernels.cpu._simd) against NumPy on the same data."""
+
+import numpy as np
+import pytest
+from numba import njit
+from numba.core.errors import TypingError
+
+from kernels.cpu._simd import LANES, load, load_tile, load_tile_pairs, store, store_tile, store_tile_pairs
+
+
+@njit
+def _expression(a, b, out, c, i, j):
+    x, y = load(a, i), load(b, j)
+    store(out, i, x * y - c * x + -y * c + (x - y))
+
+
+@njit
+def _tiles_round_trip(x, zr, zi, y_pairs, zreal, y_reals):
+    for k in range(0, x.shape[1] // (2 * LANES)):
+        load_tile_pairs(x, 2 * LANES * k, zr, zi, LANES * k)
+        store_tile_pairs(zr, zi, LANES * k, y_pairs, 2 * LANES * k)
+    for k in range(0, x.shape[1] // LANES):
+        load_tile(x, LANES * k, zreal, LANES * k)
+        store_tile(zreal, LANES * k, y_reals, LANES * k)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_arithmetic_matches_numpy_lane_by_lane_and_touches_only_its_lanes(dtype, rng):
+    a, b = rng.standard_normal(3 * LANES).astype(dtype), rng.standard_normal(3 * LANES).astype(dtype)
+    c = dtype(rng.standard_normal())
+    out = np.full(3 * LANES, np.nan, dtype)
+    i, j = LANES, 5  # j unaligned
+    _expression(a, b, out, c, i, j)
+    x, y = a[i : i + LANES].astype(np.float64), b[j : j + LANES].astype(np.float64)
+    expected = x * y - c * x - y * c + (x - y)
+    tolerance = 1e-6 if dtype == np.float32 else 1e-15
+    assert np.abs(out[i : i + LANES] - expected).max() <= tolerance * np.abs(expected).max()
+    assert np.isnan(out[:i]).all() and np.isnan(out[i + LANES :]).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tiles_transpose_exactly_and_round_trip(dtype, rng):
+    cols = 6 * LANES
+    x = rng.standard_normal((LANES, cols)).astype(dtype)
+    zr, zi = np.full(cols // 2 * LANES, np.nan, dtype), np.full(cols // 2 * LANES, np.nan, dtype)
+    zreal = np.full(cols * LANES, np.nan, dtype)
+    y_pairs, y_reals = np.full_like(x, np.nan), np.full_like(x, np.nan)
+    _tiles_round_trip(x, zr, zi, y_pairs, zreal, y_reals)
+    assert np.array_equal(zr, x[:, 0::2].T.ravel()) and np.array_equal(zi, x[:, 1::2].T.ravel())
+    assert np.array_equal(zreal, x.T.ravel())
+    assert np.array_equal(y_pairs, x) and np.array_equal(y_reals, x)
+
+
+def test_a_scalar_of_another_dtype_is_a_typing_error_not_an_upcast():
+    @njit
+    def mixed(a, out):
+        store(out, 0, load(a, 0) * 0.5)  # 0.5 is float64, a float32
+
+    with pytest.raises(TypingError, match="convert it first"):
+        mixed(np.ones(LANES, np.float32), np.ones(LANES, np.float32))
