@@ -94,6 +94,22 @@ def test_fft_half_many_rows(rows, n, rng):
     assert rel_err(kernels.fft_half(x32), reference.fft_half(x32.astype(np.float64))) <= 2e-5
 
 
+def test_fft_half_under_fewer_threads_than_tasks(rng):
+    """Work is split into runs for the whole thread pool; under set_num_threads(1) they queue on one."""
+    import numba
+
+    x = rng.standard_normal((67, 1000))
+    expected = reference.fft_half(x)
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        y, grad_x = kernels.fft_half(x), kernels.fft_half_backward(expected, 1000)
+    finally:
+        numba.set_num_threads(before)
+    assert rel_err(y, expected) <= 1e-12
+    assert rel_err(grad_x, reference.fft_half_backward(expected, 1000)) <= 1e-12
+
+
 def test_chapter_sizes(rng):
     """The chapter's layers at the chapter's sizes."""
     x = rng.standard_normal((2, 64)).astype(np.float32)
