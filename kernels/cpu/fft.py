@@ -143,8 +143,8 @@ def _backward_block(gs, outs, zr, zi, work, use_bluestein, stages, tables, hr, h
 @njit(cache=True)
 def _scratch(m, big, use_bluestein, dtype_of):
     """The block's re and im (m LANES each) and four work arrays (max(m, big) LANES; the last two
-    empty unless Bluestein), carved from one buffer 32 elements more than a power of two apart:
-    arrays exactly a power of two apart share cache sets, and at m = 32768 the late stages (four
+    empty unless Bluestein), carved from one buffer, each 32 elements past the end of the one before:
+    arrays a large power of two apart share cache sets, and at m = 32768 the late stages (four
     streams read, four written) ran 2-3x slower for it (0.7-1.1 against 0.3 ns a point, measured)."""
     size, wide = m * LANES, max(m, big) * LANES
     stride = wide + 32
@@ -197,7 +197,8 @@ def _backward_blocks(g, grad_x, b0, b1, ints, floats):
 
 # Serial and parallel drivers differ only in range/prange: two functions, so Numba's
 # on-disk cache keeps them apart; small inputs skip the thread launch. Each parallel
-# task (one per thread) takes a contiguous run of blocks.
+# task (one per thread) takes a contiguous run of blocks; the serial ones take `tasks`
+# too (always 1), so that both have one signature.
 
 
 @njit(cache=True)
