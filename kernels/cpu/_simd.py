@@ -211,6 +211,13 @@ def _row_vectors(context, builder, arrty, arr, col, vt, step=0):
     ]
 
 
+def _store_rows(context, builder, arrty, arr, col, vectors, step=0):
+    """x[t, col + step : col + step + LANES] = vectors[t] for t < 8."""
+    for t, v in enumerate(vectors):
+        column = builder.add(col, ir.Constant(col.type, step))
+        _store(builder, v, _element_pointer(context, builder, arrty, arr, [ir.Constant(ir.IntType(64), t), column]))
+
+
 def _store_block(context, builder, blockty, block, k, vectors):
     """block[LANES (k + j) : LANES (k + j + 1)] = vectors[j]."""
     base = builder.mul(k, ir.Constant(k.type, LANES))
@@ -277,12 +284,10 @@ def store_tile_pairs(typingctx, zr, zi, k, y, col):
         vt = _vector_type(context, yt)
         re = _transpose(builder, _load_block(context, builder, zt, zr_, k, vt))
         im = _transpose(builder, _load_block(context, builder, zt, zi_, k, vt))
-        for t in range(LANES):
-            row = ir.Constant(ir.IntType(64), t)
-            first = _element_pointer(context, builder, yt, y_, [row, col])
-            second = _element_pointer(context, builder, yt, y_, [row, builder.add(col, ir.Constant(col.type, LANES))])
-            _store(builder, _shuffle(builder, re[t], im[t], _FIRST), first)
-            _store(builder, _shuffle(builder, re[t], im[t], _SECOND), second)
+        first = [_shuffle(builder, a, b, _FIRST) for a, b in zip(re, im)]
+        second = [_shuffle(builder, a, b, _SECOND) for a, b in zip(re, im)]
+        _store_rows(context, builder, yt, y_, col, first)
+        _store_rows(context, builder, yt, y_, col, second, LANES)
         return context.get_dummy_value()
 
     return types.none(zr, zi, k, y, col), codegen
@@ -297,8 +302,7 @@ def store_tile(typingctx, zr, k, y, col):
         zt, _, yt, _ = sig.args
         zr_, k, y_, col = args
         rows = _transpose(builder, _load_block(context, builder, zt, zr_, k, _vector_type(context, yt)))
-        for t in range(LANES):
-            _store(builder, rows[t], _element_pointer(context, builder, yt, y_, [ir.Constant(ir.IntType(64), t), col]))
+        _store_rows(context, builder, yt, y_, col, rows)
         return context.get_dummy_value()
 
     return types.none(zr, k, y, col), codegen
