@@ -1,0 +1,86 @@
+"""The CPU backend's spin limits for OpenMP and OpenBLAS: set unless the user chose, and BLAS still right after."""
+
+import importlib
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+_threads = importlib.import_module("kernels.cpu._threads")
+
+
+class _FakeLib:
+    def __init__(self, threading_layer, filepath):
+        self.threading_layer, self.filepath = threading_layer, filepath
+
+
+class _FakeDynlib:
+    def __init__(self, calls, filepath, exports):
+        for name in exports:
+            setattr(self, name, lambda name=name: calls.append((filepath, name)))
+
+
+@pytest.fixture
+def fake_blas(monkeypatch):
+    """Three loaded OpenBLAS builds: pthreads, OpenMP, and pthreads without the restart entry points."""
+    calls = []
+    libs = [_FakeLib("pthreads", "a.so"), _FakeLib("openmp", "b.so"), _FakeLib("pthreads", "c.so")]
+    exports = {"a.so": ("openblas_read_env", "blas_thread_shutdown_"),
+               "b.so": ("openblas_read_env", "blas_thread_shutdown_"), "c.so": ("openblas_read_env",)}
+
+    class Controller:
+        def select(self, internal_api):
+            assert internal_api == "openblas"
+            return type("Selection", (), {"lib_controllers": libs})()
+
+    monkeypatch.setattr(_threads, "ThreadpoolController", Controller)
+    monkeypatch.setattr(_threads.ctypes, "CDLL", lambda path, mode: _FakeDynlib(calls, path, exports[path]))
+    return calls
+
+
+def test_openblas_pools_restart_with_the_short_spin(fake_blas, monkeypatch):
+    monkeypatch.delenv("OPENBLAS_THREAD_TIMEOUT", raising=False)
+    _threads.share_cores_with_blas()
+    import os
+
+    assert os.environ["OPENBLAS_THREAD_TIMEOUT"] == _threads.OPENBLAS_SPIN_LOG2_CYCLES
+    # the environment is re-read before the threads stop, so they restart with it; only pthreads builds
+    assert fake_blas == [("a.so", "openblas_read_env"), ("a.so", "blas_thread_shutdown_")]
+
+
+def test_the_users_settings_stand(fake_blas, monkeypatch):
+    monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "28")
+    monkeypatch.setenv("GOMP_SPINCOUNT", "300000")
+    _threads.share_cores_with_blas()
+    import os
+
+    assert os.environ["OPENBLAS_THREAD_TIMEOUT"] == "28" and os.environ["GOMP_SPINCOUNT"] == "300000"
+    assert fake_blas == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the thread list in /proc")
+def test_blas_after_the_restart():
+    """In a fresh process with NumPy's BLAS already running: its worker threads are replaced, and it is still right and threaded."""
+    script = textwrap.dedent("""
+        import os
+        os.environ.pop("OPENBLAS_THREAD_TIMEOUT", None)
+        import numpy as np
+        from threadpoolctl import threadpool_info
+        rng = np.random.default_rng(7)
+        a, b = rng.standard_normal((300, 200)), rng.standard_normal((200, 250))
+        exact = np.einsum("ik,kj->ij", a, b)  # no BLAS
+        assert np.abs(a @ b - exact).max() < 1e-10
+        threads = [i["num_threads"] for i in threadpool_info() if i["internal_api"] == "openblas"]
+        before = set(os.listdir("/proc/self/task"))  # this thread and BLAS's workers
+        import kernels.cpu
+        assert len(before - set(os.listdir("/proc/self/task"))) == max(threads) - 1  # the workers stopped
+        assert os.environ["OPENBLAS_THREAD_TIMEOUT"] == "16"
+        for _ in range(3):
+            assert np.abs(a @ b - exact).max() < 1e-10
+        assert [i["num_threads"] for i in threadpool_info() if i["internal_api"] == "openblas"] == threads
+        print("ok", threads)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("ok")
