@@ -3,11 +3,17 @@
 NumPy arrays run Numba kernels on the CPU; CuPy arrays run CuPy kernels on the
 GPU. ``kernels.reference`` holds the NumPy formulas they are checked against.
 Importing this package compiles nothing: each kernel compiles at its first
-call and is cached on disk (Numba ``cache=True``).
+call and is cached on disk (Numba ``cache=True``). Importing it does limit how
+long idle OpenMP and OpenBLAS threads spin (see ``kernels._cores``), so that
+Numba's threads and BLAS's take turns on the cores without waiting on each other.
 """
 
-from . import reference
-from .api import (
+from ._cores import share_cores_with_blas
+
+share_cores_with_blas()  # first: before this process loads OpenMP, if it has not yet
+
+from . import reference  # noqa: E402
+from .api import (  # noqa: E402
     center,
     center_backward,
     fft_half,

@@ -203,7 +203,27 @@ def _fft_cases():
                    others={"our forward": lambda g, n, x: kernels.fft_half(x)}, quick=quick)
 
 
-CASES = [*_linear_cases(), *_center_cases(), *_tensor_cases(), *_fft_cases()]
+# --- layers in a row ---
+
+
+def _numpy_linear_relu_center(x, w, b):
+    h = np.maximum(x @ w + b, 0)
+    return h - h.mean()
+
+
+def _torch_linear_relu_center(torch, x, w, b):
+    h = _torch_linear_relu(torch, x, w, b)
+    return h - h.mean()
+
+
+def _chain_cases():
+    """A Linear then a Centered, as in the chapter: a kernel on two threads right after BLAS's GEMM."""
+    yield Case("linear_relu+center", "(256, 1024) @ (1024, 1024)", _linear_inputs(256, 1024, 1024),
+               lambda x, w, b: kernels.center(kernels.linear_relu(x, w, b)), _numpy_linear_relu_center,
+               floor=("x @ w", lambda x, w, b: x @ w), quick=True, torch=_torch_linear_relu_center)
+
+
+CASES = [*_linear_cases(), *_center_cases(), *_tensor_cases(), *_fft_cases(), *_chain_cases()]
 
 # Peak memory, not time: the whole batch's outer product would be 4 GiB here.
 MEMORY_CASES = [Case("tensor_reduction", "x (65536, 128), W (128, 128, 64)", _tensor_inputs(65536, 128, 64),

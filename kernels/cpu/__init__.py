@@ -7,7 +7,6 @@ and 2-D batches; users call kernels.linear & co., not this module.
 import numpy as np
 
 from .._dispatch import BACKEND_OPS
-from . import _threads  # noqa: F401  (first: sets OpenMP's spin count before any kernel starts it)
 from .center import center, center_backward
 from .fft import fft_half, fft_half_backward
 from .linear import linear, linear_backward, relu, relu_backward

@@ -1,61 +1,10 @@
-"""How the CPU kernels share the cores with BLAS.
+"""When the CPU kernels use more than one thread (how they share the cores with BLAS: kernels._cores).
 
 Below PARALLEL_MIN_ELEMENTS a memory-bound kernel (center) runs on one thread:
 waking the thread team costs microseconds to tens of microseconds. At 10^5 float32
 two threads took 12-13.5 us against 15.5-19 us on one, back to back; but right
 after a GEMM, when the second thread has to be woken, 30-40 us against 18-24 us
 (measured). A layer after a Linear is the common case: one thread it is.
-
-Numba's OpenMP threads and BLAS's threads share the cores, and both spin when
-idle before they sleep, so whoever comes next can find a core taken:
-
-- GNU OpenMP's idle threads spin about 300,000 rounds. A GEMM right after a Numba
-  kernel ran 10x slower on this project's 2-core machine. GOMP_SPINCOUNT=10000
-  removed that and cost small kernels nothing measurable. It is set here, before
-  Numba first starts OpenMP, unless the user set it (it has no effect if OpenMP
-  was already loaded).
-- OpenBLAS's idle threads (pthreads builds, as NumPy's wheels ship) spin 2^28
-  cycles, about 0.1 s, after every GEMM. A Numba kernel on two threads started in
-  that window waited for the spinner to be preempted: 1.3-1.6 ms a call for a
-  centering that takes 0.05 ms (measured, after our own linear_relu). With
-  OPENBLAS_THREAD_TIMEOUT=16 they spin 2^16 cycles (tens of microseconds): loops
-  of small GEMMs keep their threads warm, and the stall is gone. OpenBLAS reads the
-  variable when it starts its threads, so besides setting it for any OpenBLAS
-  loaded later, the pools already running are restarted: their threads stop (as
-  OpenBLAS does itself before a fork) and start again, with the short spin, at the
-  next BLAS call. Unless the user set OPENBLAS_THREAD_TIMEOUT.
 """
 
-import ctypes
-import os
-
-from threadpoolctl import ThreadpoolController
-
 PARALLEL_MIN_ELEMENTS = 1 << 18
-
-OPENMP_SPIN_COUNT = "10000"
-OPENBLAS_SPIN_LOG2_CYCLES = "16"
-
-
-def _restart_openblas_pools():
-    """Stop the threads of every pthreads OpenBLAS loaded so far; the next BLAS call starts them with the new timeout."""
-    for lib in ThreadpoolController().select(internal_api="openblas").lib_controllers:
-        if lib.threading_layer != "pthreads":  # an OpenMP build spins as OpenMP does: GOMP_SPINCOUNT covers it
-            continue
-        dynlib = ctypes.CDLL(lib.filepath, mode=os.RTLD_NOLOAD)
-        read_env = getattr(dynlib, "openblas_read_env", None)
-        shutdown = getattr(dynlib, "blas_thread_shutdown_", None)
-        if read_env is not None and shutdown is not None:
-            read_env()
-            shutdown()
-
-
-def share_cores_with_blas():
-    """Set the spin limits above, each unless the user chose their own."""
-    os.environ.setdefault("GOMP_SPINCOUNT", OPENMP_SPIN_COUNT)
-    if "OPENBLAS_THREAD_TIMEOUT" not in os.environ:
-        os.environ["OPENBLAS_THREAD_TIMEOUT"] = OPENBLAS_SPIN_LOG2_CYCLES
-        _restart_openblas_pools()
-
-
-share_cores_with_blas()

@@ -1,4 +1,4 @@
-"""The CPU backend's spin limits for OpenMP and OpenBLAS: set unless the user chose, and BLAS still right after."""
+"""kernels' spin limits for OpenMP and OpenBLAS: set unless the user chose, and BLAS still right after."""
 
 import importlib
 import subprocess
@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-_threads = importlib.import_module("kernels.cpu._threads")
+_cores = importlib.import_module("kernels._cores")
 
 
 class _FakeLib:
@@ -34,17 +34,17 @@ def fake_blas(monkeypatch):
             assert internal_api == "openblas"
             return type("Selection", (), {"lib_controllers": libs})()
 
-    monkeypatch.setattr(_threads, "ThreadpoolController", Controller)
-    monkeypatch.setattr(_threads.ctypes, "CDLL", lambda path, mode: _FakeDynlib(calls, path, exports[path]))
+    monkeypatch.setattr(_cores, "ThreadpoolController", Controller)
+    monkeypatch.setattr(_cores.ctypes, "CDLL", lambda path, mode: _FakeDynlib(calls, path, exports[path]))
     return calls
 
 
 def test_openblas_pools_restart_with_the_short_spin(fake_blas, monkeypatch):
     monkeypatch.delenv("OPENBLAS_THREAD_TIMEOUT", raising=False)
-    _threads.share_cores_with_blas()
+    _cores.share_cores_with_blas()
     import os
 
-    assert os.environ["OPENBLAS_THREAD_TIMEOUT"] == _threads.OPENBLAS_SPIN_LOG2_CYCLES
+    assert os.environ["OPENBLAS_THREAD_TIMEOUT"] == _cores.OPENBLAS_SPIN_LOG2_CYCLES
     # the environment is re-read before the threads stop, so they restart with it; only pthreads builds
     assert fake_blas == [("a.so", "openblas_read_env"), ("a.so", "blas_thread_shutdown_")]
 
@@ -52,7 +52,7 @@ def test_openblas_pools_restart_with_the_short_spin(fake_blas, monkeypatch):
 def test_the_users_settings_stand(fake_blas, monkeypatch):
     monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "28")
     monkeypatch.setenv("GOMP_SPINCOUNT", "300000")
-    _threads.share_cores_with_blas()
+    _cores.share_cores_with_blas()
     import os
 
     assert os.environ["OPENBLAS_THREAD_TIMEOUT"] == "28" and os.environ["GOMP_SPINCOUNT"] == "300000"
@@ -73,7 +73,7 @@ def test_blas_after_the_restart():
         assert np.abs(a @ b - exact).max() < 1e-10
         threads = [i["num_threads"] for i in threadpool_info() if i["internal_api"] == "openblas"]
         before = set(os.listdir("/proc/self/task"))  # this thread and BLAS's workers
-        import kernels.cpu
+        import kernels
         assert len(before - set(os.listdir("/proc/self/task"))) == max(threads) - 1  # the workers stopped
         assert os.environ["OPENBLAS_THREAD_TIMEOUT"] == "16"
         for _ in range(3):
