@@ -11,8 +11,9 @@ On this project's 2-core machine (measured):
   import kernels or fastlayers first, or set GOMP_SPINCOUNT yourself).
 - OpenBLAS's idle threads (pthreads builds, as NumPy's wheels ship) spin 2^28
   cycles, about 0.1 s, after every GEMM. A Numba kernel on two threads started in
-  that window waited for the spinner to be preempted: 1.3-1.6 ms a call for a
-  centering that takes 0.05 ms, after our own linear_relu. With
+  that window waits for the spinner to be preempted: the report's linear_relu+center
+  took 4.63-4.65 ms with it, 3.23-3.32 ms without (OPENBLAS_THREAD_TIMEOUT=28
+  fastlayers bench --only linear_relu+center, against the default below). With
   OPENBLAS_THREAD_TIMEOUT=16 they spin 2^16 cycles (tens of microseconds): loops of
   small GEMMs keep their threads warm, and the stall is gone. OpenBLAS reads the
   variable when it starts its threads, so besides setting it for any OpenBLAS
