@@ -37,8 +37,8 @@ def main():
         x = rng.standard_normal(n, dtype=np.float32) + np.float32(3)
         out = np.empty_like(x)
         contenders = {
-            "one thread": lambda: center_module._center_row(x, out),
-            "two threads": lambda: center_module._center_flat_parallel(x, out, 2),
+            "one thread": lambda x=x, out=out: center_module._center_row(x, out),
+            "two threads": lambda x=x, out=out: center_module._center_flat_parallel(x, out, 2),
         }
         for fn in contenders.values():
             fn()  # compile

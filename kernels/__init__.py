@@ -12,8 +12,8 @@ from ._cores import share_cores_with_blas
 
 share_cores_with_blas()  # first: before this process loads OpenMP, if it has not yet
 
-from . import reference  # noqa: E402
-from .api import (  # noqa: E402
+from . import reference
+from .api import (
     center,
     center_backward,
     fft_half,

@@ -12,8 +12,9 @@ On this project's 2-core machine (measured):
 - OpenBLAS's idle threads (pthreads builds, as NumPy's wheels ship) spin 2^28
   cycles, about 0.1 s, after every GEMM. A Numba kernel on two threads started in
   that window waits for the spinner to be preempted: the report's linear_relu+center
-  took 4.63-4.65 ms with it, 3.23-3.32 ms without (OPENBLAS_THREAD_TIMEOUT=28
-  fastlayers bench --only linear_relu+center, against the default below). With
+  took 4.63-4.65 ms with OpenBLAS's spin, 3.23-3.32 ms with the one below
+  (OPENBLAS_THREAD_TIMEOUT=28 fastlayers bench --only linear_relu+center, then
+  without the variable). With
   OPENBLAS_THREAD_TIMEOUT=16 they spin 2^16 cycles (tens of microseconds): loops of
   small GEMMs keep their threads warm, and the stall is gone. OpenBLAS reads the
   variable when it starts its threads, so besides setting it for any OpenBLAS
@@ -24,7 +25,6 @@ On this project's 2-core machine (measured):
 Both are set when kernels is imported, each unless the user set it.
 """
 
-import ctypes
 import os
 
 from threadpoolctl import ThreadpoolController
@@ -38,9 +38,8 @@ def _restart_openblas_pools():
     for lib in ThreadpoolController().select(internal_api="openblas").lib_controllers:
         if lib.threading_layer != "pthreads":  # an OpenMP build spins as OpenMP does: GOMP_SPINCOUNT covers it
             continue
-        dynlib = ctypes.CDLL(lib.filepath, mode=os.RTLD_NOLOAD)
-        read_env = getattr(dynlib, "openblas_read_env", None)
-        shutdown = getattr(dynlib, "blas_thread_shutdown_", None)
+        read_env = getattr(lib.dynlib, "openblas_read_env", None)  # dynlib: threadpoolctl's handle on the loaded library
+        shutdown = getattr(lib.dynlib, "blas_thread_shutdown_", None)
         if read_env is not None and shutdown is not None:
             read_env()
             shutdown()

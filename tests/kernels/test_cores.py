@@ -1,6 +1,7 @@
 """kernels' spin limits for OpenMP and OpenBLAS: set unless the user chose, and BLAS still right after."""
 
 import importlib
+import os
 import subprocess
 import sys
 import textwrap
@@ -10,24 +11,24 @@ import pytest
 _cores = importlib.import_module("kernels._cores")
 
 
-class _FakeLib:
-    def __init__(self, threading_layer, filepath):
-        self.threading_layer, self.filepath = threading_layer, filepath
-
-
 class _FakeDynlib:
     def __init__(self, calls, filepath, exports):
         for name in exports:
             setattr(self, name, lambda name=name: calls.append((filepath, name)))
 
 
+class _FakeLib:
+    def __init__(self, threading_layer, filepath, exports, calls):
+        self.threading_layer, self.dynlib = threading_layer, _FakeDynlib(calls, filepath, exports)
+
+
 @pytest.fixture
 def fake_blas(monkeypatch):
     """Three loaded OpenBLAS builds: pthreads, OpenMP, and pthreads without the restart entry points."""
     calls = []
-    libs = [_FakeLib("pthreads", "a.so"), _FakeLib("openmp", "b.so"), _FakeLib("pthreads", "c.so")]
-    exports = {"a.so": ("openblas_read_env", "blas_thread_shutdown_"),
-               "b.so": ("openblas_read_env", "blas_thread_shutdown_"), "c.so": ("openblas_read_env",)}
+    both = ("openblas_read_env", "blas_thread_shutdown_")
+    libs = [_FakeLib("pthreads", "a.so", both, calls), _FakeLib("openmp", "b.so", both, calls),
+            _FakeLib("pthreads", "c.so", ("openblas_read_env",), calls)]
 
     class Controller:
         def select(self, internal_api):
@@ -35,15 +36,12 @@ def fake_blas(monkeypatch):
             return type("Selection", (), {"lib_controllers": libs})()
 
     monkeypatch.setattr(_cores, "ThreadpoolController", Controller)
-    monkeypatch.setattr(_cores.ctypes, "CDLL", lambda path, mode: _FakeDynlib(calls, path, exports[path]))
     return calls
 
 
 def test_openblas_pools_restart_with_the_short_spin(fake_blas, monkeypatch):
     monkeypatch.delenv("OPENBLAS_THREAD_TIMEOUT", raising=False)
     _cores.share_cores_with_blas()
-    import os
-
     assert os.environ["OPENBLAS_THREAD_TIMEOUT"] == _cores.OPENBLAS_SPIN_LOG2_CYCLES
     # the environment is re-read before the threads stop, so they restart with it; only pthreads builds
     assert fake_blas == [("a.so", "openblas_read_env"), ("a.so", "blas_thread_shutdown_")]
@@ -53,8 +51,6 @@ def test_the_users_settings_stand(fake_blas, monkeypatch):
     monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "28")
     monkeypatch.setenv("GOMP_SPINCOUNT", "300000")
     _cores.share_cores_with_blas()
-    import os
-
     assert os.environ["OPENBLAS_THREAD_TIMEOUT"] == "28" and os.environ["GOMP_SPINCOUNT"] == "300000"
     assert fake_blas == []
 
@@ -72,6 +68,8 @@ def test_blas_after_the_restart():
         exact = np.einsum("ik,kj->ij", a, b)  # no BLAS
         assert np.abs(a @ b - exact).max() < 1e-10
         threads = [i["num_threads"] for i in threadpool_info() if i["internal_api"] == "openblas"]
+        if not threads:
+            raise SystemExit("no OpenBLAS")
         before = set(os.listdir("/proc/self/task"))  # this thread and BLAS's workers
         import kernels
         assert len(before - set(os.listdir("/proc/self/task"))) == max(threads) - 1  # the workers stopped
@@ -81,6 +79,8 @@ def test_blas_after_the_restart():
         assert [i["num_threads"] for i in threadpool_info() if i["internal_api"] == "openblas"] == threads
         print("ok", threads)
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=300)
+    if "no OpenBLAS" in done.stderr:
+        pytest.skip("NumPy's BLAS here is not OpenBLAS")
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("ok")
