@@ -6,11 +6,12 @@
     grad_x = net.backward(grad_y)
 """
 
-from . import functional, init, optim
-from .autograd import no_grad, op
+from . import functional, init, numpy_grads, optim  # numpy_grads: NumPy's gradient rules, registered on import
+from .autograd import detach, no_grad, op
 from .layers import Centered, FFTHalf, LazyLinear, LazyTensorReduction, Linear, ReLU, TensorReduction
-from .module import Module, Sequential
+from .module import Module, ModuleList, Sequential
 from .parameter import Parameter
+from .tensor import Tensor
 from .random import manual_seed
 from .serialization import load, save
 
@@ -18,6 +19,8 @@ __all__ = [
     "Parameter",
     "Module",
     "Sequential",
+    "ModuleList",
+    "Tensor",
     "Linear",
     "LazyLinear",
     "ReLU",
@@ -30,6 +33,7 @@ __all__ = [
     "optim",
     "no_grad",
     "op",
+    "detach",
     "manual_seed",
     "save",
     "load",

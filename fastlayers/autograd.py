@@ -1,36 +1,38 @@
 """The tape: how ``module.backward(grad_y)`` finds its way back through a forward.
 
-A top-level ``module(x)`` opens a tape; every differentiable op run during its
-forward (the built-in functional ops, and any op made with ``fl.op``) appends
-one node: its backward function, its inputs and its output. Arrays are plain
-NumPy/CuPy arrays; the tape identifies them by object identity, which is safe
-because it keeps every array it names alive. ``backward`` walks the nodes in
-reverse, hands each node the gradient of its output, adds up the gradients of
-its inputs, and accumulates ``.grad`` on the Parameters it meets. Arrays made by
-untracked code (plain NumPy arithmetic) are constants to the tape.
+A top-level ``module(x)`` opens a tape and tracks its input (``fastlayers/tensor.py``).
+Every differentiable op run during the forward — the built-in layers, the
+``fl.functional`` ops, any op made with ``fl.op``, and NumPy's own functions on
+tracked arrays — appends one node: its backward, its inputs (tape keys or
+Parameters), their arrays, and its output. ``backward`` walks the nodes in
+reverse, hands each node the gradient of its output, adds up the gradients of its
+inputs (so a value or Parameter used twice gets the sum), and accumulates ``.grad``
+on the Parameters it meets, in each Parameter's own dtype.
 """
 
-import threading
 from contextlib import contextmanager
 
-from .parameter import Parameter
+import numpy as np
 
-
-class _State(threading.local):
-    tape = None  # the tape being recorded, during a top-level forward
-    grad_enabled = True
-
-
-state = _State()
+from .parameter import is_cupy
+from .tensor import ArrayOps, Tensor, record, state
 
 
 class Tape:
-    __slots__ = ("inputs", "nodes", "output")
+    __slots__ = ("inputs", "nodes", "output", "result", "count")
 
-    def __init__(self, inputs):
-        self.inputs = inputs
-        self.nodes = []  # (backward, inputs, arrays, output, options): one per op run
-        self.output = None
+    def __init__(self):
+        self.inputs = ()  # per forward argument: the key of its tracked array, or None
+        self.nodes = []  # (backward, refs, arrays, output key, output array, options): one per op run
+        self.output = None  # key of the tracked array the forward returned (None: not a tracked array)
+        self.result = None  # that array
+        self.count = 0
+
+    def new_tensor(self, array):
+        self.count += 1
+        t = Tensor.__new__(Tensor)
+        t.data, t.key, t.tape = array, self.count, self
+        return t
 
     def backward(self, grad_y):
         """Gradients of the recorded inputs; Parameters get theirs added to .grad.
@@ -38,43 +40,54 @@ class Tape:
         A backward that fails part way (a user's op raising, say) puts back every
         .grad it had changed, so it leaves them as they were.
         """
-        out = self.output
-        grads = {id(out): grad_y}
+        if self.output is None:
+            raise RuntimeError(
+                "backward: the forward's output was not computed from its input or parameters by tracked ops "
+                "(fl.detach, or a constant?), so no gradient can reach them"
+            )
+        grads = {self.output: grad_y}
         changed = []  # (param, its .grad before): the undo log
         try:
-            for backward, inputs, arrays, output, options in reversed(self.nodes):
-                grad_out = grads.pop(id(output), None)
+            for backward, refs, arrays, key, y, options in reversed(self.nodes):
+                grad_out = grads.pop(key, None)
                 if grad_out is None:  # this output does not reach y
                     continue
-                in_grads = backward(grad_out, output, *arrays, **options) if options else backward(grad_out, output, *arrays)
-                for inp, grad in zip(inputs, in_grads):
-                    if grad is None or inp is None:
+                in_grads = backward(grad_out, y, *arrays, **options) if options else backward(grad_out, y, *arrays)
+                for ref, grad in zip(refs, in_grads):
+                    if grad is None or ref is None:
                         continue
-                    if isinstance(inp, Parameter):
-                        changed.append((inp, inp.grad))
-                        inp.grad = grad if inp.grad is None else inp.grad + grad
+                    if type(ref) is int:
+                        grads[ref] = grad if ref not in grads else grads[ref] + grad
                     else:
-                        key = id(inp)
-                        grads[key] = grad if key not in grads else grads[key] + grad
+                        data = ref.data
+                        if grad.shape != data.shape or grad.dtype != data.dtype:
+                            grad = _parameter_grad(ref, grad, backward)
+                        changed.append((ref, ref.grad))
+                        ref.grad = grad if ref.grad is None else ref.grad + grad
         except BaseException:
             for p, before in reversed(changed):
                 p.grad = before
             raise
-        if id(out) in grads and not any(x is out for x in self.inputs):
-            # No op produced the output, so nothing above ran and nothing was changed.
-            raise RuntimeError(
-                "backward: the forward's output was not made by a tracked op (plain NumPy arithmetic?), "
-                "so no gradient can reach the parameters; compute it with fl.functional ops or an fl.op"
-            )
-        inputs = self.inputs
-        if len(inputs) == 1:
-            return (grads.get(id(inputs[0])),)
-        return tuple([grads.get(id(x)) for x in inputs])
+        return tuple([None if key is None else grads.get(key) for key in self.inputs])
+
+
+def _parameter_grad(p, grad, backward):
+    """grad as p's gradient: p's shape, and p's dtype (a float64 gradient never lands on a float32 parameter)."""
+    data = p.data
+    if grad.shape != data.shape:
+        raise ValueError(
+            f"backward: {getattr(backward, '__name__', 'an op')} gave a gradient of shape {tuple(grad.shape)} "
+            f"for a parameter of shape {tuple(data.shape)}"
+        )
+    return grad if grad.dtype == data.dtype else grad.astype(data.dtype)
 
 
 @contextmanager
 def no_grad():
-    """Within this block nothing is recorded and no activation is kept for a backward."""
+    """Within this block nothing is recorded and no activation is kept for a backward.
+
+    Inside a forward, NumPy on tracked arrays computes plain constants here.
+    """
     previous = state.grad_enabled
     state.grad_enabled = False
     try:
@@ -83,12 +96,11 @@ def no_grad():
         state.grad_enabled = previous
 
 
-def _data(a):
-    if not isinstance(a, Parameter):
-        return a
-    if a.data is None:
-        raise RuntimeError(f"an op got an uninitialized {a!r}: call its lazy layer (or load a checkpoint) first")
-    return a.data
+def detach(a):
+    """a's plain array, as a constant: no gradient flows back through it (PyTorch's x.detach())."""
+    if isinstance(a, Tensor):
+        return a.data
+    return a._value() if isinstance(a, ArrayOps) else a
 
 
 def op(forward, backward):
@@ -97,20 +109,58 @@ def op(forward, backward):
     forward(*inputs, **options) -> y
     backward(grad_y, y, *inputs, **options) -> one gradient per input (None where there is none)
 
-    Inputs may be arrays or Parameters (the kernels see ``.data``); options are
-    anything else (an axis, an activation name) and are passed to both.
+    Inputs may be arrays, tracked arrays or Parameters (the kernels see the plain
+    arrays); options are anything else (an axis, an activation name) and are
+    passed to both.
     """
 
     def apply(*inputs, **options):
-        arrays = [a.data if isinstance(a, Parameter) else a for a in inputs]
-        if any(a is None for a in arrays):  # an absent input (bias=None) or a lazy Parameter without data
-            arrays = [_data(a) for a in inputs]  # the latter raises
-        y = forward(*arrays, **options)
-        tape = state.tape
-        if tape is not None:
-            tape.nodes.append((backward, inputs, arrays, y, options))
-        return y
+        return record(forward, inputs, backward, options)
 
     apply.__name__ = getattr(forward, "__name__", "op")
     apply.__doc__ = forward.__doc__
     return apply
+
+
+def track_inputs(tape, args, dtype):
+    """The forward's arguments with every array tracked, cast to dtype (the model's) where it is a real array
+    of another dtype; the cast is recorded, so an input's gradient comes back in its own dtype."""
+    if len(args) == 1 and type(args[0]) is np.ndarray and (dtype is None or args[0].dtype == dtype):
+        t = tape.new_tensor(args[0])  # the common case, quickly
+        tape.inputs = (t.key,)
+        return (t,)
+    out, keys = [], []
+    for a in args:
+        if isinstance(a, (list, np.generic)):
+            a = np.asarray(a)
+        if type(a) is np.ndarray or is_cupy(a):
+            t = tape.new_tensor(a)
+            keys.append(t.key)
+            if dtype is not None and a.dtype != dtype and a.dtype.kind in "biuf":
+                t = t.astype(dtype)
+            out.append(t)
+        else:
+            keys.append(None)
+            out.append(a)
+    tape.inputs = tuple(keys)
+    return out
+
+
+def cast_inputs(args, dtype):
+    """The same casts as track_inputs, untracked (under fl.no_grad())."""
+    if dtype is None:
+        return args
+    return [a.astype(dtype) if (type(a) is np.ndarray or is_cupy(a)) and a.dtype != dtype and a.dtype.kind in "biuf"
+            else (np.asarray(a, dtype) if isinstance(a, list) else a) for a in args]
+
+
+def output_of(tape, out):
+    """The forward's result as the caller gets it (plain arrays), noting on the tape which tracked array it was."""
+    if isinstance(out, Tensor):
+        if out.tape is not tape:
+            out._as_input(tape)  # raises: a tracked array from another forward
+        tape.output, tape.result = out.key, out.data
+        return out.data
+    if isinstance(out, (tuple, list)):  # handed back as plain arrays; backward takes a single output
+        return type(out)(detach(o) for o in out)
+    return out

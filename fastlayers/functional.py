@@ -10,6 +10,12 @@ from kernels._dispatch import cpu_backend_if_ready
 from kernels._validate import normalize_axes
 
 from .autograd import op
+from .tensor import KERNEL_OPS
+
+
+def _plain(kernel):
+    """kernel without its check for tracked arguments (kernels' __kernels_function__ hook): an op hands it arrays."""
+    return kernel.__wrapped__
 
 
 def _linear_backward(grad_y, y, x, weight, mask):
@@ -38,19 +44,19 @@ def _linear_relu_grads(grad_y, y, x, weight, bias=None):
 
 
 # The two ops behind linear, one per activation: a layer picks its op once, at construction.
-LINEAR_OPS = {None: op(kernels.linear, _linear_grads), "relu": op(kernels.linear_relu, _linear_relu_grads)}
+LINEAR_OPS = {None: op(_plain(kernels.linear), _linear_grads), "relu": op(_plain(kernels.linear_relu), _linear_relu_grads)}
 
 
 def linear(x, weight, bias=None, activation=None):
     """x @ weight + bias, then the activation (None or "relu", fused into the GEMM's epilogue).
 
-    x (n, in) or (in,), weight (in, out), bias (out,) or None.
+    x (..., in), weight (in, out), bias (out,) or None -> (..., out).
     """
     if activation not in LINEAR_OPS:
         raise ValueError(f"linear: activation must be None or 'relu', got {activation!r}")
     return LINEAR_OPS[activation](x, weight, bias)
 
-relu = op(kernels.relu, lambda grad_y, y, x: (kernels.relu_backward(grad_y, y),))
+relu = op(_plain(kernels.relu), lambda grad_y, y, x: (kernels.relu_backward(grad_y, y),))
 def _center_grads(grad_y, y, x, axis=None):
     cpu = cpu_backend_if_ready(grad_y)  # as in _linear_backward: checked arrays go straight to the kernel
     if cpu is not None and grad_y.shape == y.shape:
@@ -59,8 +65,12 @@ def _center_grads(grad_y, y, x, axis=None):
     return (kernels.center_backward(grad_y, axis),)
 
 
-center = op(kernels.center, _center_grads)
-tensor_reduction = op(kernels.tensor_reduction, lambda grad_y, y, x, w: kernels.tensor_reduction_backward(grad_y, x, w))
-fft_half = op(kernels.fft_half, lambda grad_y, y, x: (kernels.fft_half_backward(grad_y, np.shape(x)[-1]),))
+center = op(_plain(kernels.center), _center_grads)
+tensor_reduction = op(_plain(kernels.tensor_reduction), lambda grad_y, y, x, w: kernels.tensor_reduction_backward(grad_y, x, w))
+fft_half = op(_plain(kernels.fft_half), lambda grad_y, y, x: (kernels.fft_half_backward(grad_y, np.shape(x)[-1]),))
+
+# kernels' own functions called on tracked arrays inside a forward (kernels.center(X)) record these ops.
+KERNEL_OPS.update({kernels.linear: LINEAR_OPS[None], kernels.linear_relu: LINEAR_OPS["relu"], kernels.relu: relu,
+                   kernels.center: center, kernels.tensor_reduction: tensor_reduction, kernels.fft_half: fft_half})
 
 __all__ = ["linear", "relu", "center", "tensor_reduction", "fft_half"]

@@ -9,36 +9,42 @@ from .random import generator
 
 
 def _fill(p: Parameter, values):
-    if not isinstance(p, Parameter):
-        raise TypeError(f"expected a Parameter, got {type(p).__name__}")
-    if not p.initialized:
-        raise RuntimeError(f"cannot initialize {p!r} in place: its lazy layer has not inferred its shape yet")
-    p.data[...] = values if np.isscalar(values) else _like(p.data, values)
+    """Write values (a scalar, or a function of the shape giving host values) into p's data, in place."""
+    data = _checked_data(p)
+    if callable(values):
+        values = values(data.shape)
+        if not isinstance(data, np.ndarray):
+            import cupy
+
+            values = cupy.asarray(values)
+    data[...] = values
     return p
 
 
-def _like(data, values):
-    """values (host) moved to data's device."""
-    if isinstance(data, np.ndarray):
-        return values
-    import cupy
-
-    return cupy.asarray(values)
+def _checked_data(p):
+    if not isinstance(p, Parameter):
+        raise TypeError(f"expected a Parameter, got {type(p).__name__}")
+    if not p.initialized:
+        raise RuntimeError(
+            f"cannot initialize {p._label} in place: it is not initialized yet (its lazy layer infers its shape "
+            f"{p.shape} at the first call); call the model once or load a checkpoint first"
+        )
+    return p.data
 
 
 def _fans(p: Parameter):
-    shape = p.shape
+    shape = _checked_data(p).shape
     if len(shape) < 2:
         raise ValueError(f"fan-in and fan-out need a parameter of at least 2 dimensions, got shape {shape}")
     return math.prod(shape[:-1]), shape[-1]
 
 
 def uniform_(p, a=0.0, b=1.0):
-    return _fill(p, generator().uniform(a, b, p.shape))
+    return _fill(p, lambda shape: generator().uniform(a, b, shape))
 
 
 def normal_(p, mean=0.0, std=1.0):
-    return _fill(p, generator().normal(mean, std, p.shape))
+    return _fill(p, lambda shape: generator().normal(mean, std, shape))
 
 
 def zeros_(p):

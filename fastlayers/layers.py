@@ -16,33 +16,46 @@ def _uniform(shape, bound, dtype, device="cpu"):
     return to_device(generator().uniform(-bound, bound, shape).astype(dtype), device)
 
 
-class Linear(Module):
-    """y = activation(x @ weight + bias).  weight (in_units, units), bias (units,).
+def _check_lazy_input(layer, x):
+    """A lazy layer's first input, checked before it decides any shape: a call that fails changes nothing."""
+    shape, dtype = np.shape(x), getattr(x, "dtype", None)
+    if not shape:
+        raise ValueError(f"{type(layer).__name__}: expected an input of shape (..., in_features), got a scalar")
+    if dtype is not None and np.dtype(dtype).kind not in "biuf":
+        raise TypeError(f"{type(layer).__name__}: expected a real numeric input, got dtype {dtype}")
+    return shape[-1]
 
-    activation None or "relu" (then the fused linear+ReLU kernel). Initialized as
-    PyTorch's Linear: U(-1/sqrt(in_units), 1/sqrt(in_units)) for weight and bias.
+
+class Linear(Module):
+    """y = activation(x @ weight + bias), PyTorch's Linear with the chapter's MyLinear / MyDense activation.
+
+    x (..., in_features): the batch axes, any number of them, go through one GEMM
+    (no copy for a C-contiguous x); weight (in_features, out_features), bias
+    (out_features,); y (..., out_features). activation None or "relu" (then the
+    fused linear+ReLU kernel). Initialized as PyTorch's Linear:
+    U(-1/sqrt(in_features), 1/sqrt(in_features)) for weight and bias.
     """
 
-    def __init__(self, in_units, units, activation=None, bias=True, dtype=np.float32):
+    def __init__(self, in_features, out_features, activation=None, bias=True, dtype=np.float32):
         super().__init__()
         if activation not in F.LINEAR_OPS:
             raise ValueError(f"Linear: activation must be None or 'relu', got {activation!r}")
-        self.units, self.activation = units, activation
+        self.out_features, self.activation = out_features, activation
         self._op = F.LINEAR_OPS[activation]
-        self.weight = Parameter.uninitialized(("in_units", units), dtype)
-        self.bias = Parameter.uninitialized((units,), dtype) if bias else None
-        if in_units is not None:
-            self._materialize(in_units)
+        self.weight = Parameter.uninitialized(("in_features", out_features), dtype)
+        self.bias = Parameter.uninitialized((out_features,), dtype) if bias else None
+        if in_features is not None:
+            self._materialize(in_features)
 
-    def _materialize(self, in_units):
-        """Give every parameter still without data its initial values for in_units inputs."""
-        bound = 1.0 / math.sqrt(in_units)
-        for p, shape in ((self.weight, (in_units, self.units)), (self.bias, (self.units,))):
+    def _materialize(self, in_features):
+        """Give every parameter still without data its initial values for in_features inputs."""
+        bound = 1.0 / math.sqrt(in_features)
+        for p, shape in ((self.weight, (in_features, self.out_features)), (self.bias, (self.out_features,))):
             if p is not None and not p.initialized:
                 p.data = _uniform(shape, bound, p.dtype, self.device)
 
     @property
-    def in_units(self):
+    def in_features(self):
         return self.weight.shape[0] if self.weight.initialized else None
 
     def forward(self, x):
@@ -50,19 +63,25 @@ class Linear(Module):
 
     def extra_repr(self):
         act = f", activation={self.activation!r}" if self.activation else ""
-        return f"in_units={self.in_units}, units={self.units}{act}, bias={self.bias is not None}"
+        return f"in_features={self.in_features}, out_features={self.out_features}{act}, bias={self.bias is not None}"
 
 
 class LazyLinear(Linear):
-    """Linear whose in_units is inferred from the first input (or from a loaded checkpoint)."""
+    """Linear whose in_features is inferred from the first input (or from a loaded checkpoint).
 
-    def __init__(self, units, activation=None, bias=True, dtype=np.float32):
-        super().__init__(None, units, activation, bias, dtype)
+    Once its parameters exist it is a Linear (``type(m) is fl.Linear``), as PyTorch's.
+    """
+
+    cls_to_become = Linear
+
+    def __init__(self, out_features, activation=None, bias=True, dtype=np.float32):
+        super().__init__(None, out_features, activation, bias, dtype)
 
     def forward(self, x):
-        if not (self.weight.initialized and (self.bias is None or self.bias.initialized)):
-            self._materialize(np.shape(x)[-1] if self.in_units is None else self.in_units)
-        return super().forward(x)
+        in_features = _check_lazy_input(self, x)
+        self._materialize(in_features if self.in_features is None else self.in_features)
+        self._become_materialized()
+        return Linear.forward(self, x)
 
 
 class ReLU(Module):
@@ -71,7 +90,11 @@ class ReLU(Module):
 
 
 class Centered(Module):
-    """The chapter's CenteredLayer: x - x.mean(axis, keepdims=True)."""
+    """The chapter's CenteredLayer: x - x.mean(axis, keepdims=True).
+
+    x of any shape with axis None (the mean of all of it); with an int or a tuple
+    of ints, x needs those axes (an axis out of range is a ValueError).
+    """
 
     def __init__(self, axis=None):
         super().__init__()
@@ -85,44 +108,55 @@ class Centered(Module):
 
 
 class TensorReduction(Module):
-    """y_k = sum_ij weight[i, j, k] x_i x_j.  weight (in_units, in_units, units), U(-1/in_units, 1/in_units)."""
+    """The chapter's first exercise: y_k = sum_ij weight[i, j, k] x_i x_j.
 
-    def __init__(self, in_units, units, dtype=np.float32):
+    x (..., in_features), at least 1-D; weight (in_features, in_features,
+    out_features), U(-1/in_features, 1/in_features); y (..., out_features).
+    """
+
+    def __init__(self, in_features, out_features, dtype=np.float32):
         super().__init__()
-        self.units = units
-        self.weight = Parameter.uninitialized(("in_units", "in_units", units), dtype)
-        if in_units is not None:
-            self._materialize(in_units)
+        self.out_features = out_features
+        self.weight = Parameter.uninitialized(("in_features", "in_features", out_features), dtype)
+        if in_features is not None:
+            self._materialize(in_features)
 
-    def _materialize(self, in_units):
+    def _materialize(self, in_features):
         if not self.weight.initialized:
-            self.weight.data = _uniform((in_units, in_units, self.units), 1.0 / in_units, self.weight.dtype, self.device)
+            shape = (in_features, in_features, self.out_features)
+            self.weight.data = _uniform(shape, 1.0 / in_features, self.weight.dtype, self.device)
 
     @property
-    def in_units(self):
+    def in_features(self):
         return self.weight.shape[0] if self.weight.initialized else None
 
     def forward(self, x):
         return F.tensor_reduction(x, self.weight)
 
     def extra_repr(self):
-        return f"in_units={self.in_units}, units={self.units}"
+        return f"in_features={self.in_features}, out_features={self.out_features}"
 
 
 class LazyTensorReduction(TensorReduction):
-    """TensorReduction whose in_units is inferred from the first input (or from a loaded checkpoint)."""
+    """TensorReduction whose in_features is inferred from the first input (or from a loaded checkpoint);
+    a TensorReduction once its weight exists."""
 
-    def __init__(self, units, dtype=np.float32):
-        super().__init__(None, units, dtype)
+    cls_to_become = TensorReduction
+
+    def __init__(self, out_features, dtype=np.float32):
+        super().__init__(None, out_features, dtype)
 
     def forward(self, x):
-        if not self.weight.initialized:
-            self._materialize(np.shape(x)[-1])
-        return super().forward(x)
+        self._materialize(_check_lazy_input(self, x))
+        self._become_materialized()
+        return TensorReduction.forward(self, x)
 
 
 class FFTHalf(Module):
-    """The first half of the Fourier coefficients of x along its last axis (complex)."""
+    """The chapter's second exercise: the first half of the Fourier coefficients of x along its last axis.
+
+    x (..., n), real, at least 1-D; y (..., n // 2), complex (complex64 for float32).
+    """
 
     def forward(self, x):
         return F.fft_half(x)

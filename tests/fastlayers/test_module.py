@@ -45,7 +45,7 @@ def test_sequential_indexing_len_iteration_append():
     net = fl.Sequential(fl.Linear(2, 3), fl.ReLU())
     net.append(fl.Linear(3, 1))
     assert len(net) == 3
-    assert isinstance(net[-1], fl.Linear) and net[-1].units == 1
+    assert isinstance(net[-1], fl.Linear) and net[-1].out_features == 1
     assert [type(m) for m in net] == [fl.Linear, fl.ReLU, fl.Linear]
     assert isinstance(net[:2], fl.Sequential) and len(net[:2]) == 2
     with pytest.raises(TypeError, match="expected a Module"):
@@ -56,10 +56,10 @@ def test_repr_prints_the_tree():
     net = fl.Sequential(fl.Linear(8, 128), fl.Centered(), fl.Sequential(fl.LazyLinear(4, activation="relu")))
     assert repr(net) == (
         "Sequential(\n"
-        "  (0): Linear(in_units=8, units=128, bias=True)\n"
+        "  (0): Linear(in_features=8, out_features=128, bias=True)\n"
         "  (1): Centered(axis=None)\n"
         "  (2): Sequential(\n"
-        "    (0): LazyLinear(in_units=None, units=4, activation='relu', bias=True)\n"
+        "    (0): LazyLinear(in_features=None, out_features=4, activation='relu', bias=True)\n"
         "  )\n"
         ")"
     )
@@ -72,7 +72,7 @@ def test_parameter_attributes_and_repr():
     p.data = np.zeros((3,), np.float64)  # a new array may be assigned, as in PyTorch
     assert p.shape == (3,) and p.dtype == np.float64
     lazy = fl.LazyLinear(4).weight
-    assert not lazy.initialized and lazy.shape == ("in_units", 4)
+    assert not lazy.initialized and lazy.shape == ("in_features", 4)
     assert "uninitialized" in repr(lazy)
 
 
@@ -106,18 +106,18 @@ def test_input_gradients_for_several_inputs(rng):
     assert grad_a.shape == a.shape and grad_b is None  # y does not depend on b
 
 
-def test_untracked_output_is_a_clear_error(rng):
-    class Untracked(fl.Module):
+def test_a_detached_output_is_a_clear_error(rng):
+    class Detached(fl.Module):
         def __init__(self):
             super().__init__()
             self.lin = fl.Linear(3, 3)
 
         def forward(self, x):
-            return self.lin(x) * 2  # plain NumPy arithmetic: the tape cannot see it
+            return fl.detach(self.lin(x)) * 2  # asked for a constant: no gradient can reach lin
 
-    net = Untracked()
+    net = Detached()
     y = net(rng.standard_normal((2, 3)))
-    with pytest.raises(RuntimeError, match="not made by a tracked op"):
+    with pytest.raises(RuntimeError, match="not computed from its input or parameters by tracked ops"):
         net.backward(np.ones_like(y))
 
 

@@ -29,7 +29,7 @@ def test_lazy_model_loads_before_its_first_call(tmp_path, rng):
     fresh = fl.Sequential(fl.LazyLinear(16, activation="relu"), fl.LazyTensorReduction(3))
     fresh.load_state_dict(fl.load(tmp_path / "ckpt"))
     assert all(p.initialized for p in fresh.parameters())
-    assert fresh[0].in_units == 5 and fresh[1].in_units == 16
+    assert fresh[0].in_features == 5 and fresh[1].in_features == 16
     np.testing.assert_array_equal(fresh(x), y)
 
 
