@@ -160,8 +160,10 @@ def test_shape_mismatch_names_both_shapes(rng):
 
 
 def test_wrong_rank_is_a_value_error():
-    with pytest.raises(ValueError, match=r"x must be \(n, in\) or \(in,\), got shape \(2, 3, 4\)"):
-        kernels.linear(np.ones((2, 3, 4)), np.ones((4, 2)))
+    with pytest.raises(ValueError, match=r"x must be \(\.\.\., in\), at least 1-D, got shape \(\)"):
+        kernels.linear(np.float64(2.0), np.ones((4, 2)))
+    with pytest.raises(ValueError, match=r"x must be \(\.\.\., I\), at least 1-D, got shape \(\)"):
+        kernels.tensor_reduction(np.float64(2.0), np.ones((1, 1, 2)))
     with pytest.raises(ValueError, match=r"w must be \(in, out\)"):
         kernels.linear(np.ones((2, 4)), np.ones(4))
     with pytest.raises(ValueError, match=r"w must be \(I, I, K\)"):
@@ -174,6 +176,29 @@ def test_wrong_rank_is_a_value_error():
         kernels.center(np.ones((2, 3)), 2)
     with pytest.raises(ValueError, match="at least one sample"):
         kernels.fft_half(np.ones((3, 0)))
+
+
+@pytest.mark.parametrize("batch", [(), (3,), (2, 3), (2, 1, 3)])
+def test_batch_axes_of_any_rank_go_through_one_call(batch, rng):
+    """x (..., in): linear, tensor_reduction and their gradients equal the (n, in) call on the flattened batch."""
+    x = rng.standard_normal(batch + (4,))
+    w, b, wt = rng.standard_normal((4, 3)), rng.standard_normal(3), rng.standard_normal((4, 4, 2))
+    flat = x.reshape(-1, 4)
+    y = kernels.linear_relu(x, w, b)
+    assert y.shape == batch + (3,)
+    assert rel_err(y, reference.linear_relu(x, w, b)) <= 1e-12
+    assert rel_err(kernels.tensor_reduction(x, wt), reference.tensor_reduction(x, wt)) <= 1e-12
+    g = rng.standard_normal(batch + (3,))
+    grads = kernels.linear_relu_backward(g, x, w, y)
+    flat_grads = kernels.linear_relu_backward(g.reshape(-1, 3), flat, w, y.reshape(-1, 3))
+    assert grads[0].shape == x.shape
+    for got, expected in zip(grads, flat_grads):
+        assert rel_err(got.reshape(expected.shape), expected) <= 1e-12
+    gt = rng.standard_normal(batch + (2,))
+    grad_x, grad_w = kernels.tensor_reduction_backward(gt, x, wt)
+    expected_x, expected_w = reference.tensor_reduction_backward(gt.reshape(-1, 2), flat, wt)
+    assert grad_x.shape == x.shape
+    assert rel_err(grad_x.reshape(-1, 4), expected_x) <= 1e-12 and rel_err(grad_w, expected_w) <= 1e-12
 
 
 def test_bad_input_fails_before_any_kernel_runs(monkeypatch, rng):
