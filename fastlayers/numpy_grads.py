@@ -21,7 +21,7 @@ from .tensor import CONSTANT_FUNCTIONS, CONSTANT_UFUNCS, FUNCTIONS, UFUNC_VJPS, 
 
 
 def _conj(a):
-    return a.conj() if np.iscomplexobj(a) else a
+    return np.conjugate(a) if np.iscomplexobj(a) else a
 
 
 def _ones(g, y, *arrays, **options):
@@ -495,12 +495,12 @@ def _clip_vjp_a(g, y, a, low, high):
     return np.where(inside if high is None else inside & (a <= high), g, 0)
 
 
-def _clip_vjp_low(g, y, a, low, high):
-    return np.where(a < low, g, 0)
+def _clip_vjp_low(g, y, a, low, high):  # NumPy clips as minimum(maximum(a, low), high): high wins a crossing
+    return np.where(a < low if high is None else (a < low) & (low <= high), g, 0)
 
 
 def _clip_vjp_high(g, y, a, low, high):
-    return np.where(a > high, g, 0)
+    return np.where((a if low is None else np.maximum(a, low)) > high, g, 0)
 
 
 # --- products ---

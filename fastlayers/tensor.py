@@ -46,9 +46,12 @@ def recording() -> bool:
 
 
 def _name(func):
+    """How a user spells func: np.sum, np.linalg.norm, np.add (private modules left out)."""
     module = getattr(func, "__module__", None) or "numpy"
-    module = "np" if module.split(".")[0] == "numpy" and module.count(".") <= 1 else module.replace("numpy", "np")
-    return f"{module}.{getattr(func, '__name__', func)}"
+    public = [part for part in module.split(".") if not part.startswith("_")]
+    if public and public[0] == "numpy":
+        public[0] = "np"
+    return ".".join(public + [getattr(func, "__name__", repr(func))])
 
 
 def value(a):

@@ -6,36 +6,10 @@ import pytest
 
 import fastlayers as fl
 import kernels
-from tests.numerics import GRADIENT_TOLERANCE, TOLERANCE, numerical_grad, rel_err
+from tests.fastlayers.gradcheck import check_backward
+from tests.numerics import TOLERANCE, rel_err
 
 F64 = np.float64
-
-
-def check_backward(net, x, rng):
-    """net.backward(g) against finite differences of L = sum(net(x) * g), for x and every parameter."""
-    y = net(x)
-    grad_y = rng.standard_normal(y.shape)
-    if np.iscomplexobj(y):
-        grad_y = grad_y + 1j * rng.standard_normal(y.shape)
-    net.zero_grad()
-    grad_x = net.backward(grad_y)
-
-    def loss(v):  # real for a complex output too: sum Re(y) Re(g) + Im(y) Im(g)
-        with fl.no_grad():
-            out = net(v)
-        return float(np.sum(out.real * grad_y.real + out.imag * np.imag(grad_y)))
-
-    assert rel_err(grad_x, numerical_grad(loss, x)) <= GRADIENT_TOLERANCE
-    for name, p in net.named_parameters():
-        original = p.data
-
-        def loss_of_p(v, p=p):
-            p.data = v
-            return loss(x)
-
-        expected = numerical_grad(loss_of_p, original)
-        p.data = original
-        assert rel_err(p.grad, expected) <= GRADIENT_TOLERANCE, name
 
 
 @pytest.mark.parametrize("make, x_shape", [

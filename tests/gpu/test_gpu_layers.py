@@ -46,3 +46,27 @@ def test_checkpoints_hold_host_arrays_and_load_into_a_gpu_model(cupy, tmp_path, 
     np.testing.assert_array_equal(fresh(cupy.asarray(x)).get(), y)
     back = fresh.to("cpu")
     np.testing.assert_allclose(back(x), y, rtol=1e-12)
+
+
+def test_a_layer_written_in_numpy_trains_on_cupy_arrays(cupy, rng):
+    """NumPy's functions on tracked CuPy arrays dispatch to CuPy, and their gradients stay on the device."""
+
+    class Mine(fl.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = fl.Parameter(np.linspace(-1, 1, 12).reshape(4, 3))
+
+        def forward(self, X):
+            X = np.tanh(X - X.mean(axis=0)) @ self.w
+            return np.concatenate([np.maximum(X, 0), np.abs(np.fft.rfft(X, axis=0))], axis=0).sum(axis=1)
+
+    x, cpu_net = rng.standard_normal((6, 4)), Mine()
+    gpu_net = Mine().to("cuda")
+    y_cpu, y_gpu = cpu_net(x), gpu_net(cupy.asarray(x))
+    assert isinstance(y_gpu, cupy.ndarray)
+    np.testing.assert_allclose(y_gpu.get(), y_cpu, rtol=1e-10)
+    g = rng.standard_normal(y_cpu.shape)
+    gx_cpu, gx_gpu = cpu_net.backward(g), gpu_net.backward(cupy.asarray(g))
+    assert isinstance(gx_gpu, cupy.ndarray) and isinstance(gpu_net.w.grad, cupy.ndarray)
+    np.testing.assert_allclose(gx_gpu.get(), gx_cpu, rtol=1e-9)
+    np.testing.assert_allclose(gpu_net.w.grad.get(), cpu_net.w.grad, rtol=1e-9)
