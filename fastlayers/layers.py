@@ -67,9 +67,8 @@ class Linear(Module):
 
 
 class LazyLinear(Linear):
-    """Linear whose in_features is inferred from the first input (or from a loaded checkpoint).
-
-    Once its parameters exist it is a Linear (``type(m) is fl.Linear``), as PyTorch's.
+    """Linear whose in_features is inferred from the first input x (..., in_features), or from a loaded
+    checkpoint. Once its parameters exist it is a Linear (``type(m) is fl.Linear``), as PyTorch's.
     """
 
     cls_to_become = Linear
@@ -138,8 +137,8 @@ class TensorReduction(Module):
 
 
 class LazyTensorReduction(TensorReduction):
-    """TensorReduction whose in_features is inferred from the first input (or from a loaded checkpoint);
-    a TensorReduction once its weight exists."""
+    """TensorReduction whose in_features is inferred from the first input x (..., in_features), or from a
+    loaded checkpoint; a TensorReduction once its weight exists."""
 
     cls_to_become = TensorReduction
 
