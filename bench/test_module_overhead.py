@@ -13,7 +13,7 @@ from fastlayers.bench.overhead import OVERHEAD_CASES
 @pytest.mark.parametrize("which", ["forward", "forward + backward"])
 @pytest.mark.parametrize("make", OVERHEAD_CASES, ids=lambda make: make.__name__)
 def test_module_overhead(benchmark, make, which, how):
-    name, _, passes = make(np.random.default_rng(0))
+    name, _, _, passes = make(np.random.default_rng(0))
     module_fn, by_hand = passes[which]
     np.testing.assert_allclose(module_fn(), by_hand(), rtol=1e-6)  # the same numbers both ways, before timing
     benchmark.group = f"{name} {which}"

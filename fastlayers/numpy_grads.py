@@ -83,10 +83,10 @@ def _extremum_vjps(pick):
     """maximum / minimum: the gradient goes to the input picked, split evenly on a tie (as PyTorch)."""
 
     def first(g, y, a, b):
-        return np.where(pick(a, b), g, 0) + np.where(a == b, g / 2, 0)
+        return np.where(pick(a, b), g, np.where(a == b, g / 2, 0))
 
     def second(g, y, a, b):
-        return np.where(pick(b, a), g, 0) + np.where(a == b, g / 2, 0)
+        return np.where(pick(b, a), g, np.where(a == b, g / 2, 0))
 
     return first, second
 

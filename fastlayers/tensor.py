@@ -96,13 +96,14 @@ def fit(grad, a):
     """grad summed back over the axes a was broadcast along, in a's shape and dtype (real for a real a)."""
     if not hasattr(grad, "dtype"):  # a Python scalar
         grad = np.asarray(grad)
-    shape = np.shape(a)
+    shape, dtype = (a.shape, a.dtype) if hasattr(a, "dtype") else (np.shape(a), None)
+    if grad.shape == shape and (grad.dtype == dtype or dtype is None):
+        return grad  # the common case, quickly
     if grad.shape != shape:
-        extra = np.ndim(grad) - len(shape)
+        extra = grad.ndim - len(shape)
         axes = tuple(range(extra)) + tuple(i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1)
         grad = np.sum(grad, axis=axes, keepdims=True) if axes else grad
         grad = np.reshape(grad, shape)
-    dtype = getattr(a, "dtype", None)
     if dtype is not None and grad.dtype != dtype:
         if grad.dtype.kind == "c" and dtype.kind != "c":
             grad = grad.real

@@ -98,11 +98,11 @@ def module_overhead(samples) -> list:
     """Per-layer cost of the Module machinery over the same kernels called by hand."""
     out = []
     for make in OVERHEAD_CASES:
-        name, layers, passes = make(np.random.default_rng(0))
+        name, count, unit, passes = make(np.random.default_rng(0))
         for which, (module_fn, by_hand) in passes.items():
             t = median_times({"module": module_fn, "by hand": by_hand}, samples=samples)
             out.append({"model": name, "pass": which, "module_s": t["module"], "by_hand_s": t["by hand"],
-                        "per_layer_s": (t["module"] - t["by hand"]) / layers})
+                        "unit": unit, "per_unit_s": (t["module"] - t["by hand"]) / count})
     return out
 
 
@@ -191,7 +191,7 @@ def main(quick=False, json_path=None, plot_path=None, device="cpu", only=None):
         print("\nModule overhead (net(x) against the same kernels by hand):")
     for o in overhead:
         print(f"  {o['model']}, {o['pass']}: {_format_time(o['module_s'])} vs {_format_time(o['by_hand_s'])} "
-              f"by hand: {o['per_layer_s'] * 1e6:+.2f} µs per layer")
+              f"by hand: {o['per_unit_s'] * 1e6:+.2f} µs per {o['unit']}")
     for m in memory:
         print(f"\npeak memory, {m['kernel']} {m['shape']}: {m['peak_bytes'] / 2**20:.1f} MiB allocated at the peak, "
               f"{m['extra_bytes'] / 2**20:.1f} MiB beyond the output (inputs: {m['inputs_bytes'] / 2**20:.1f} MiB)")
