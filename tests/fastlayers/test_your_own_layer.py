@@ -136,3 +136,30 @@ def test_a_layers_own_kernel_through_fl_op_inside_numpy_code(rng):
             return np.tanh(cube(X - X.mean(axis=1, keepdims=True)) / 4).sum(axis=1)
 
     check_backward(fl.Sequential(fl.Linear(3, 4, dtype=F64), Mixed()), rng.standard_normal((5, 3)), rng)
+
+
+def test_the_readme_example_trains(rng):
+    """README, "Writing your own layer": the chapter's CenteredLayer and MyLinear (float32, as there)."""
+
+    class ReadmeMyLinear(fl.Module):
+        def __init__(self, in_units, units):
+            super().__init__()
+            self.weight = fl.Parameter(rng.standard_normal((in_units, units)).astype(np.float32))
+            self.bias = fl.Parameter(rng.standard_normal(units).astype(np.float32))
+
+        def forward(self, X):
+            return np.maximum(X @ self.weight + self.bias, 0)
+
+    X = rng.standard_normal((128, 20)).astype(np.float32)
+    target = np.tanh(X[:, :1] - X[:, 1:2])
+    net = fl.Sequential(fl.Linear(20, 64), CenteredLayer(), ReadmeMyLinear(64, 8), fl.Linear(8, 1))
+    opt = fl.optim.SGD(net.parameters(), lr=0.01)
+    losses = []
+    for _ in range(100):
+        y = net(X)
+        losses.append(float(np.mean((y - target) ** 2)))
+        opt.zero_grad()
+        net.backward(2 * (y - target) / y.size)
+        opt.step()
+    assert net[0].weight.grad is not None
+    assert losses[-1] < 0.5 * losses[0], losses[::20]
