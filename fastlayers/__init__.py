@@ -6,9 +6,10 @@
     grad_x = net.backward(grad_y)
 """
 
-from . import functional, init, numpy_grads, optim  # numpy_grads: NumPy's gradient rules, registered on import
-from .autograd import detach, no_grad, op
-from .layers import Centered, FFTHalf, LazyLinear, LazyTensorReduction, Linear, ReLU, TensorReduction
+from . import data, functional, init, numpy_grads, optim  # numpy_grads: NumPy's gradient rules, registered on import
+from .autograd import backward, detach, no_grad, op
+from .layers import (Centered, CrossEntropyLoss, FFTHalf, LazyLinear, LazyTensorReduction, Linear, MSELoss, ReLU,
+                     TensorReduction)
 from .module import Module, ModuleList, Sequential
 from .parameter import Parameter
 from .tensor import Tensor
@@ -28,6 +29,10 @@ __all__ = [
     "TensorReduction",
     "LazyTensorReduction",
     "FFTHalf",
+    "CrossEntropyLoss",
+    "MSELoss",
+    "backward",
+    "data",
     "functional",
     "init",
     "optim",

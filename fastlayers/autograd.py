@@ -15,37 +15,46 @@ from contextlib import contextmanager
 import numpy as np
 
 from .parameter import is_cupy
-from .tensor import ArrayOps, Tensor, record, state
+from .tensor import RESULTS, ArrayOps, Tensor, continued, record, state
 
 
 class Tape:
-    __slots__ = ("inputs", "nodes", "output", "result", "count")
+    """The nodes of one recording, shared by every module call and op that continues it."""
+
+    __slots__ = ("nodes", "count", "results", "consumed", "__weakref__")
 
     def __init__(self):
-        self.inputs = ()  # per forward argument: the key of its tracked array, or None
         self.nodes = []  # (backward, refs, arrays, output key, output array, options): one per op run
-        self.output = None  # key of the tracked array the forward returned (None: not a tracked array)
-        self.result = None  # that array
-        self.count = 0
+        self.count = 0  # the last key handed out
+        self.results = {}  # id(array) -> (array, key): what top-level calls returned from this recording
+        self.consumed = False  # a backward has run through it
 
     def new_tensor(self, array):
         self.count += 1
+        return self.tensor(array, self.count)
+
+    def tensor(self, array, key):
         t = Tensor.__new__(Tensor)
-        t.data, t.key, t.tape = array, self.count, self
+        t.data, t.key, t.tape = array, key, self
         return t
 
-    def backward(self, grad_y):
-        """Gradients of the recorded inputs; Parameters get theirs added to .grad.
+    def hand_out(self, tensor):
+        """tensor's array, returned to the caller as a plain array that still continues this recording."""
+        array = tensor.data
+        self.results[id(array)] = (array, tensor.key)
+        RESULTS[id(array)] = self
+        return array
+
+    def backward(self, output, grad_y, inputs=()):
+        """Gradients of the keys in inputs for grad_y = dL/d(the value of key output); Parameters get
+        theirs added to .grad. The recording is consumed.
 
         A backward that fails part way (a user's op raising, say) puts back every
-        .grad it had changed, so it leaves them as they were.
+        .grad it had changed, and leaves the recording as it was.
         """
-        if self.output is None:
-            raise RuntimeError(
-                "backward: the forward's output was not computed from its input or parameters by tracked ops "
-                "(fl.detach, or a constant?), so no gradient can reach them"
-            )
-        grads = {self.output: grad_y}
+        if self.consumed:
+            raise RuntimeError("backward: this recording was already used by a backward(); run the forward again")
+        grads = {output: grad_y}
         changed = []  # (param, its .grad before): the undo log
         try:
             for backward, refs, arrays, key, y, options in reversed(self.nodes):
@@ -68,7 +77,8 @@ class Tape:
             for p, before in reversed(changed):
                 p.grad = before
             raise
-        return tuple([None if key is None else grads.get(key) for key in self.inputs])
+        self.consumed = True
+        return tuple([None if key is None else grads.get(key) for key in inputs])
 
 
 def _parameter_grad(p, grad, backward):
@@ -123,27 +133,26 @@ def op(forward, backward):
 
 
 def track_inputs(tape, args, dtype):
-    """The forward's arguments with every array tracked, cast to dtype (the model's) where it is a real array
-    of another dtype; the cast is recorded, so an input's gradient comes back in its own dtype."""
+    """(the forward's arguments with every array tracked, their keys): each cast to dtype (the model's)
+    where it is a real array of another dtype; the cast is recorded, so an input's gradient comes back
+    in its own dtype."""
     if len(args) == 1 and type(args[0]) is np.ndarray and (dtype is None or args[0].dtype == dtype):
         t = tape.new_tensor(args[0])  # the common case, quickly
-        tape.inputs = (t.key,)
-        return (t,)
+        return (t,), (t.key,)
     out, keys = [], []
     for a in args:
         if isinstance(a, (list, np.generic)):
             a = np.asarray(a)
         if type(a) is np.ndarray or is_cupy(a):
-            t = tape.new_tensor(a)
-            keys.append(t.key)
+            a = tape.new_tensor(a)
+        if type(a) is Tensor:  # a new array, or one a recording this call continues returned
+            keys.append(a.key)
             if dtype is not None and a.dtype != dtype and a.dtype.kind in "biuf":
-                t = t.astype(dtype)
-            out.append(t)
+                a = a.astype(dtype)
         else:
             keys.append(None)
-            out.append(a)
-    tape.inputs = tuple(keys)
-    return out
+        out.append(a)
+    return out, tuple(keys)
 
 
 def cast_inputs(args, dtype):
@@ -155,12 +164,41 @@ def cast_inputs(args, dtype):
 
 
 def output_of(tape, out):
-    """The forward's result as the caller gets it (plain arrays), noting on the tape which tracked array it was."""
+    """(the forward's result as the caller gets it: plain arrays, its key on the tape or None)."""
     if isinstance(out, Tensor):
         if out.tape is not tape:
             out._as_input(tape)  # raises: a tracked array from another forward
-        tape.output, tape.result = out.key, out.data
-        return out.data
+        return tape.hand_out(out), out.key
     if isinstance(out, (tuple, list)):  # handed back as plain arrays; backward takes a single output
-        return type(out)(detach(o) for o in out)
-    return out
+        return type(out)(detach(o) for o in out), None
+    return out, None
+
+
+def backward(loss, grad=None):
+    """Backward from loss — the tracked result of a loss op on a model's output, or any array a recorded
+    forward returned — through every recording it continues; accumulates every parameter's .grad.
+
+    grad = dL/dloss defaults to 1 for a single value (PyTorch's loss.backward()).
+    """
+    if isinstance(loss, Tensor):
+        tape, key, value = loss.tape, loss.key, loss.data
+    else:
+        tape = RESULTS.get(id(loss))
+        array, key = tape.results.get(id(loss), (None, None)) if tape is not None else (None, None)
+        if array is not loss:
+            raise RuntimeError(
+                "fl.backward: this is not the output of a recorded forward or of an op on one (computed under "
+                "fl.no_grad(), or with plain NumPy outside a forward?)"
+            )
+        value = loss
+    if grad is None:
+        if np.size(value) != 1:
+            raise ValueError(
+                f"fl.backward: the loss has shape {np.shape(value)}; pass grad (dL/dloss) for a loss that is not a "
+                "single value, or reduce it first (reduction='mean')"
+            )
+        grad = np.ones_like(value)
+    tape.backward(key, grad)
+
+
+Tensor.backward = lambda self, grad=None: backward(self, grad)

@@ -69,8 +69,18 @@ center = op(_plain(kernels.center), _center_grads)
 tensor_reduction = op(_plain(kernels.tensor_reduction), lambda grad_y, y, x, w: kernels.tensor_reduction_backward(grad_y, x, w))
 fft_half = op(_plain(kernels.fft_half), lambda grad_y, y, x: (kernels.fft_half_backward(grad_y, np.shape(x)[-1]),))
 
+cross_entropy = op(_plain(kernels.cross_entropy), kernels.cross_entropy_backward)
+cross_entropy.__doc__ = """cross_entropy(logits, labels, reduction="mean", ignore_index=-100): PyTorch's, fused.
+
+logits (n, classes), labels (n,) integer class indices. Outside a forward, on a model's
+output, it continues the model's recording: ``fl.backward(F.cross_entropy(net(x), t))``.
+"""
+mse_loss = op(_plain(kernels.mse_loss), kernels.mse_loss_backward)
+mse_loss.__doc__ = """mse_loss(input, target, reduction="mean"): mean of (input - target)^2, PyTorch's."""
+
 # kernels' own functions called on tracked arrays inside a forward (kernels.center(X)) record these ops.
 KERNEL_OPS.update({kernels.linear: LINEAR_OPS[None], kernels.linear_relu: LINEAR_OPS["relu"], kernels.relu: relu,
-                   kernels.center: center, kernels.tensor_reduction: tensor_reduction, kernels.fft_half: fft_half})
+                   kernels.center: center, kernels.tensor_reduction: tensor_reduction, kernels.fft_half: fft_half,
+                   kernels.cross_entropy: cross_entropy, kernels.mse_loss: mse_loss})
 
-__all__ = ["linear", "relu", "center", "tensor_reduction", "fft_half"]
+__all__ = ["linear", "relu", "center", "tensor_reduction", "fft_half", "cross_entropy", "mse_loss"]

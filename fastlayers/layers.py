@@ -159,3 +159,35 @@ class FFTHalf(Module):
 
     def forward(self, x):
         return F.fft_half(x)
+
+
+class CrossEntropyLoss(Module):
+    """PyTorch's CrossEntropyLoss: criterion(logits (n, classes), labels (n,)) -> the loss.
+
+    Called on a model's output it continues the model's recording, so
+    ``fl.backward(criterion(net(x), t))`` reaches every parameter.
+    """
+
+    def __init__(self, reduction="mean", ignore_index=-100):
+        super().__init__()
+        self.reduction, self.ignore_index = reduction, ignore_index
+
+    def forward(self, input, target):
+        return F.cross_entropy(input, target, reduction=self.reduction, ignore_index=self.ignore_index)
+
+    def extra_repr(self):
+        return f"reduction={self.reduction!r}, ignore_index={self.ignore_index}"
+
+
+class MSELoss(Module):
+    """PyTorch's MSELoss: criterion(input, target) -> mean (or sum, or each) of (input - target)^2."""
+
+    def __init__(self, reduction="mean"):
+        super().__init__()
+        self.reduction = reduction
+
+    def forward(self, input, target):
+        return F.mse_loss(input, target, reduction=self.reduction)
+
+    def extra_repr(self):
+        return f"reduction={self.reduction!r}"

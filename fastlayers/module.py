@@ -6,6 +6,7 @@ import numpy as np
 
 from .autograd import Tape, cast_inputs, output_of, track_inputs
 from .parameter import Parameter, _host, cupy_or_raise, device_name, to_device
+from .tensor import continued
 from .tensor import state as _state
 
 # Bumped whenever any module registers or drops a parameter or submodule: the
@@ -79,13 +80,15 @@ class Module:
             out = self.forward(*cast_inputs(args, dtype))
             d["_tape_state"] = "no_grad"
             return out
-        tape = Tape()
+        tape, args = continued(args)  # a model's output as input: the recording goes on (net2(net1(x)))
+        tape = Tape() if tape is None else tape
         s.tape = tape
         try:
-            out = output_of(tape, self.forward(*track_inputs(tape, args, dtype)))
+            args, inputs = track_inputs(tape, args, dtype)
+            out, output = output_of(tape, self.forward(*args))
         finally:
             s.tape = None
-        d["_tape"], d["_tape_state"] = tape, "recorded"
+        d["_tape"], d["_tape_state"] = (tape, inputs, output, out), "recorded"
         return out
 
     def _compute_dtype(self):
@@ -106,18 +109,24 @@ class Module:
         Returns one array for a one-input forward, a tuple otherwise (None for an
         input the output does not depend on). The recorded forward is consumed.
         """
-        tape = self._tape
-        if tape is None:
+        recording = self._tape
+        if recording is None or recording[0].consumed:
             why = {
                 "never run": "no forward has been run",
                 "no_grad": "the last forward ran under fl.no_grad(), which records nothing",
-                "consumed": "the last forward was already used by a backward(); run the forward again",
+                "recorded": "the last forward was already used by a backward(); run the forward again",
                 "failed": "the last forward raised, so nothing was recorded; run the forward again",
             }[self._tape_state]
             raise RuntimeError(f"{type(self).__name__}.backward: {why}")
-        grad_y = _as_output_grad(type(self).__name__, grad_y, tape.result)
-        grads = tape.backward(grad_y)  # raises before any .grad changes; the recording then stays
-        self.__dict__["_tape"], self.__dict__["_tape_state"] = None, "consumed"
+        tape, inputs, output, result = recording
+        if output is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.backward: the forward's output was not computed from its input or "
+                "parameters by tracked ops (fl.detach, or a constant?), so no gradient can reach them"
+            )
+        grad_y = _as_output_grad(type(self).__name__, grad_y, result)
+        grads = tape.backward(output, grad_y, inputs)  # raises before any .grad changes; the recording then stays
+        self.__dict__["_tape"] = None
         return grads[0] if len(grads) == 1 else grads
 
     # --- training mode ---

@@ -1,39 +1,100 @@
-"""Optimizers that update Parameters in place from their .grad."""
+"""Optimizers that update Parameters in place from their .grad, with PyTorch's formulas.
+
+Parameters without a gradient (or lazy ones not yet initialized) are skipped, so an
+optimizer may be built before a lazy model's first call. Updates are in place: a
+step never changes a parameter's dtype.
+"""
+
+import kernels
 
 
-class SGD:
+class Optimizer:
+    def __init__(self, params, lr):
+        if not lr > 0:
+            raise ValueError(f"{type(self).__name__}: lr must be > 0, got {lr}")
+        self.params = list(params)
+        if not self.params:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        self.lr = lr
+        self.state = {}  # id(param) -> its buffers
+
+    def zero_grad(self):
+        for p in self.params:
+            p.grad = None
+
+    def _with_grads(self):
+        return [p for p in self.params if p.grad is not None and p.initialized]
+
+
+class SGD(Optimizer):
     """Stochastic gradient descent with momentum and weight decay, as PyTorch's SGD (no dampening).
 
     g = grad + weight_decay * p;  buf = momentum * buf + g (buf = g at the first step);  p -= lr * buf.
-    Parameters without a gradient (or lazy ones not yet initialized) are skipped.
     """
 
     def __init__(self, params, lr, momentum=0.0, weight_decay=0.0):
-        if not lr > 0:
-            raise ValueError(f"SGD: lr must be > 0, got {lr}")
+        super().__init__(params, lr)
         if not momentum >= 0 or not weight_decay >= 0:
             raise ValueError(f"SGD: momentum and weight_decay must be >= 0, got {momentum} and {weight_decay}")
-        self.params = list(params)
-        if not self.params:
-            raise ValueError("SGD: got an empty parameter list")
-        self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
-        self._buffers = {}  # id(param) -> momentum buffer
+        self.momentum, self.weight_decay = momentum, weight_decay
 
     def step(self):
-        for p in self.params:
-            if p.grad is None or not p.initialized:
-                continue
+        for p in self._with_grads():
             g = p.grad if not self.weight_decay else p.grad + self.weight_decay * p.data
             if self.momentum:
-                buf = self._buffers.get(id(p))
+                buf = self.state.get(id(p))
                 if buf is None or buf.shape != g.shape:
-                    buf = self._buffers[id(p)] = g.copy()
+                    buf = self.state[id(p)] = g.astype(p.data.dtype)
                 else:
                     buf *= self.momentum
                     buf += g
                 g = buf
             p.data -= self.lr * g
 
-    def zero_grad(self):
-        for p in self.params:
-            p.grad = None
+
+class Adam(Optimizer):
+    """Adam, as torch.optim.Adam: betas, eps, weight_decay (added to the gradient), amsgrad.
+
+    Each parameter's update is one pass of kernels.adam_update (Numba on the CPU, an
+    elementwise kernel on the GPU) rather than NumPy's six temporaries.
+    """
+
+    decoupled_weight_decay = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
+        super().__init__(params, lr)
+        beta1, beta2 = betas
+        if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
+            raise ValueError(f"{type(self).__name__}: betas must be in [0, 1), got {betas}")
+        if not eps >= 0 or not weight_decay >= 0:
+            raise ValueError(f"{type(self).__name__}: eps and weight_decay must be >= 0, got {eps} and {weight_decay}")
+        self.betas, self.eps, self.weight_decay, self.amsgrad = (beta1, beta2), eps, weight_decay, amsgrad
+
+    def step(self):
+        for p in self._with_grads():
+            state = self.state.get(id(p))
+            if state is None or state["exp_avg"].shape != p.data.shape:
+                state = self.state[id(p)] = {"step": 0, "exp_avg": _zeros_like(p.data),
+                                             "exp_avg_sq": _zeros_like(p.data),
+                                             "max_exp_avg_sq": _zeros_like(p.data) if self.amsgrad else None}
+            state["step"] += 1
+            kernels.adam_update(p.data, p.grad, state["exp_avg"], state["exp_avg_sq"], state["max_exp_avg_sq"],
+                                step=state["step"], lr=self.lr, betas=self.betas, eps=self.eps,
+                                weight_decay=self.weight_decay, decoupled_weight_decay=self.decoupled_weight_decay)
+
+
+class AdamW(Adam):
+    """AdamW, as torch.optim.AdamW: the weight decay shrinks the parameter (p *= 1 - lr * weight_decay)
+    instead of joining the gradient; weight_decay defaults to 0.01."""
+
+    decoupled_weight_decay = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, amsgrad=False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
+
+
+def _zeros_like(a):
+    """Zeros of a's shape, dtype and kind (NumPy or CuPy)."""
+    out = a.copy()
+    out.fill(0)
+    return out

@@ -13,6 +13,7 @@ protocols it shares with ``Parameter``.
 """
 
 import threading
+import weakref
 from functools import partial
 
 import numpy as np
@@ -69,6 +70,8 @@ def record(forward, inputs, backward, options=None):
     dtype. Returns a Tensor when recorded, else the plain result.
     """
     tape = state.tape
+    if tape is None and state.grad_enabled:
+        tape, inputs = continued(inputs)
     arrays = refs = None
     for i, a in enumerate(inputs):
         if isinstance(a, ArrayOps):
@@ -85,6 +88,40 @@ def record(forward, inputs, backward, options=None):
     t = tape.new_tensor(y)
     tape.nodes.append((backward, refs, arrays, t.key, y, options))
     return t
+
+
+# The arrays top-level module calls returned, by id, to the tape that recorded them (while it lives).
+RESULTS = weakref.WeakValueDictionary()
+
+
+def continued(inputs):
+    """Outside a forward: (the recording these inputs continue or None, the inputs with each array a
+    recorded forward returned replaced by its tracked array). fastlayers' ops on a model's output
+    continue its recording, as PyTorch's autograd does: ``F.cross_entropy(net(x), t)`` reaches net."""
+    tape, out = None, None
+    for i, a in enumerate(inputs):
+        if type(a) is Tensor:
+            found = a.tape
+            if found.consumed:
+                raise RuntimeError(
+                    "a tracked array from a recording already used by a backward; run the forward again"
+                )
+        else:
+            found = RESULTS.get(id(a)) if a is not None and type(a) not in (int, float, str) else None
+            if found is None or found.consumed:
+                continue
+            array, key = found.results.get(id(a), (None, None))
+            if array is not a:
+                continue
+            out = list(inputs) if out is None else out
+            out[i] = found.tensor(a, key)
+        if tape is not None and found is not tape:
+            raise NotImplementedError(
+                "an op combines the outputs of two separate recordings (two models called one after the other on "
+                "different inputs); call them inside one model's forward, or backward each one on its own"
+            )
+        tape = found
+    return tape, (inputs if out is None else out)
 
 
 def _tracked_vjps(vjps, tracked, grad_y, y, *arrays, **options):

@@ -16,7 +16,9 @@ _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # What every backend module provides (besides `xp`, its array module), called by kernels.api
 # with validated, C-contiguous arrays of one float dtype.
 BACKEND_OPS = ("linear", "linear_backward", "relu", "relu_backward", "center", "center_backward",
-               "tensor_reduction", "tensor_reduction_backward", "fft_half", "fft_half_backward")
+               "tensor_reduction", "tensor_reduction_backward", "fft_half", "fft_half_backward",
+               "cross_entropy", "cross_entropy_backward", "first_bad_label", "mse_loss", "mse_loss_backward",
+               "adam_update")
 _backends = {}
 
 

@@ -199,3 +199,125 @@ def fft_half_backward(grad_y, n):
     rows = math.prod(g.shape[:-1])
     grad_x = backend.fft_half_backward(g.reshape(rows, n // 2), int(n))
     return grad_x.reshape(grad_y.shape[:-1] + (n,))
+
+
+# --- losses ---
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_reduction(op, reduction):
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _labels(op, backend, logits, labels, ignore_index):
+    """labels as C-contiguous int64 of the backend's kind, checked against logits (n, C) before any work."""
+    check_ndim(op, "logits", logits, (2,), "(n, classes)")
+    labels = as_arrays(backend.xp, op, labels=labels)["labels"]
+    if np.dtype(labels.dtype).kind not in "iu":
+        raise TypeError(f"{op}: labels must be integers (class indices), got dtype {labels.dtype}")
+    if tuple(labels.shape) != (logits.shape[0],):
+        raise ValueError(
+            f"{op}: labels must have shape ({logits.shape[0]},), one class index per row of logits "
+            f"{tuple(logits.shape)}, got {tuple(labels.shape)}"
+        )
+    if logits.shape[1] < 1:
+        raise ValueError(f"{op}: logits must have at least one class, got shape {tuple(logits.shape)}")
+    if not isinstance(ignore_index, (int, np.integer)) or isinstance(ignore_index, bool):
+        raise TypeError(f"{op}: ignore_index must be an int, got {ignore_index!r}")
+    labels = backend.xp.asarray(labels, dtype=np.int64, order="C")
+    bad = backend.first_bad_label(labels, logits.shape[1], ignore_index)
+    if bad >= 0:
+        raise IndexError(
+            f"{op}: label {int(labels[bad])} at index {bad} is out of range for {logits.shape[1]} classes "
+            f"(expected 0 <= label < {logits.shape[1]}, or ignore_index={ignore_index})"
+        )
+    return labels
+
+
+@overridable
+def cross_entropy(logits, labels, reduction="mean", ignore_index=-100):
+    """Cross-entropy of logits (n, C) against class indices labels (n,), as PyTorch's.
+
+    One fused pass per row: logsumexp(row) - row[label], summed in float64.
+    reduction "mean" (over the rows not ignored) or "sum": a 0-d array; "none": (n,).
+    Labels equal to ignore_index add nothing; any other label outside [0, C) is an
+    IndexError naming the first, before any work. NaN logits propagate.
+    """
+    backend, (logits,) = prepare("cross_entropy", ("logits",), (logits,))
+    _check_reduction("cross_entropy", reduction)
+    labels = _labels("cross_entropy", backend, logits, labels, ignore_index)
+    return backend.cross_entropy(logits, labels, reduction, int(ignore_index))
+
+
+def _check_loss_grad(op, grad_y, reduction, n_shape):
+    expected = n_shape if reduction == "none" else ()
+    if tuple(grad_y.shape) != tuple(expected):
+        raise ValueError(f"{op}: grad_y must have the loss's shape {tuple(expected)}, got {tuple(grad_y.shape)}")
+
+
+@overridable
+def cross_entropy_backward(grad_y, y, logits, labels, reduction="mean", ignore_index=-100):
+    """(grad_logits (n, C), None) = ((softmax(logits) - onehot(labels)) * grad_y [/ count], None), fused.
+
+    grad_y has the loss's shape; y (the forward's loss) is not needed and may be None.
+    """
+    op = "cross_entropy_backward"
+    backend, (grad_y, logits) = prepare(op, ("grad_y", "logits"), (grad_y, logits))
+    _check_reduction(op, reduction)
+    labels = _labels(op, backend, logits, labels, ignore_index)
+    _check_loss_grad(op, grad_y, reduction, (logits.shape[0],))
+    return backend.cross_entropy_backward(grad_y, logits, labels, reduction, int(ignore_index)), None
+
+
+@overridable
+def mse_loss(input, target, reduction="mean"):
+    """Mean (or sum, or elementwise with "none") of (input - target)^2, input and target of one shape."""
+    backend, (input, target) = prepare("mse_loss", ("input", "target"), (input, target))
+    _check_reduction("mse_loss", reduction)
+    check_same_shape("mse_loss", "input", input, "target", target)
+    return backend.mse_loss(input, target, reduction)
+
+
+@overridable
+def mse_loss_backward(grad_y, y, input, target, reduction="mean"):
+    """(grad_input, grad_target) = (2 (input - target) grad_y [/ size], the negative); y may be None."""
+    op = "mse_loss_backward"
+    backend, (grad_y, input, target) = prepare(op, ("grad_y", "input", "target"), (grad_y, input, target))
+    _check_reduction(op, reduction)
+    check_same_shape(op, "input", input, "target", target)
+    _check_loss_grad(op, grad_y, reduction, input.shape)
+    return backend.mse_loss_backward(grad_y, input, target, reduction)
+
+
+# --- optimizer updates ---
+
+
+def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr, betas=(0.9, 0.999), eps=1e-8,
+                weight_decay=0.0, decoupled_weight_decay=False):
+    """One Adam (or, decoupled_weight_decay, AdamW) step on param, in place, as torch.optim.Adam / AdamW.
+
+    param, grad and the moments exp_avg, exp_avg_sq (and max_exp_avg_sq, for amsgrad) have one shape and
+    dtype, on one device; param and the moments are updated in place, in one pass. step counts from 1.
+    """
+    op = "adam_update"
+    arrays = {"param": param, "grad": grad, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq,
+              "max_exp_avg_sq": max_exp_avg_sq}
+    backend = backend_for(op, *arrays.values())
+    for name, a in arrays.items():
+        if a is None:
+            continue
+        if not isinstance(a, backend.xp.ndarray):
+            raise TypeError(f"{op}: {name} must be an array, got {type(a).__name__}")
+        if tuple(a.shape) != tuple(param.shape):
+            raise ValueError(f"{op}: {name} has shape {tuple(a.shape)}, param has {tuple(param.shape)}")
+        if a.dtype != param.dtype or np.dtype(a.dtype).kind != "f":
+            raise TypeError(f"{op}: every array must have param's float dtype {param.dtype}; {name} is {a.dtype}")
+        if name != "grad" and not a.flags.c_contiguous:
+            raise ValueError(f"{op}: {name} is written in place and must be C-contiguous")
+    if not isinstance(step, (int, np.integer)) or step < 1:
+        raise ValueError(f"{op}: step must be an int >= 1, got {step!r}")
+    beta1, beta2 = betas
+    backend.adam_update(param, backend.xp.ascontiguousarray(grad), exp_avg, exp_avg_sq, max_exp_avg_sq, int(step),
+                        lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay)

@@ -71,3 +71,37 @@ def fft_half_backward(grad_y, n):
     t = np.arange(n)
     basis = np.exp(-2j * np.pi * (np.outer(k, t) % n) / n)  # the first n // 2 rows of the DFT matrix
     return (grad_y.conj() @ basis).real
+
+
+def log_softmax(x):
+    shifted = x - x.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def _reduce(losses, reduction, count):
+    if reduction == "none":
+        return losses
+    return losses.sum() / (count if reduction == "mean" else 1)
+
+
+def cross_entropy(logits, labels, reduction="mean", ignore_index=-100):
+    used = labels != ignore_index
+    picked = np.take_along_axis(log_softmax(logits), np.where(used, labels, 0)[:, None], axis=1)[:, 0]
+    return _reduce(np.where(used, -picked, 0), reduction, used.sum())
+
+
+def cross_entropy_backward(grad_y, y, logits, labels, reduction="mean", ignore_index=-100):
+    used = labels != ignore_index
+    grad = np.exp(log_softmax(logits))
+    grad[np.arange(len(labels))[used], labels[used]] -= 1
+    scale = grad_y[:, None] if reduction == "none" else grad_y / (used.sum() if reduction == "mean" else 1)
+    return grad * scale * used[:, None], None
+
+
+def mse_loss(input, target, reduction="mean"):
+    return _reduce((input - target) ** 2, reduction, np.size(input))
+
+
+def mse_loss_backward(grad_y, y, input, target, reduction="mean"):
+    grad = 2 * (input - target) * (grad_y if reduction == "none" else grad_y / (input.size if reduction == "mean" else 1))
+    return grad, -grad

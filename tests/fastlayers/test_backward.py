@@ -126,7 +126,7 @@ def test_no_grad_records_nothing_and_keeps_no_activations():
         net(x)
     assert net._tape is None
     net(x)
-    assert len(net._tape.nodes) == 2  # recorded outside no_grad: one node per op
+    assert len(net._tape[0].nodes) == 2  # recorded outside no_grad: one node per op
     with fl.no_grad():
         net(x)
     assert net._tape is None  # the earlier activations are released

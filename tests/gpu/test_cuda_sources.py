@@ -10,7 +10,7 @@ SOURCES = sorted((Path(__file__).parents[2] / "kernels" / "gpu").glob("*.cu"))
 
 
 def test_there_are_cuda_sources():
-    assert {p.stem for p in SOURCES} == {"linear", "center", "tensor_reduction", "fft_half"}
+    assert {p.stem for p in SOURCES} == {"linear", "center", "tensor_reduction", "fft_half", "losses"}
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not installed")

@@ -1,0 +1,183 @@
+"""cross_entropy, mse_loss and their gradients on the CPU (Numba), each one fused pass.
+
+cross_entropy: logits (n, C) float, labels (n,) int64. A row's loss is
+logsumexp(row) - row[label], with the max subtracted first (1e4-sized logits stay
+exact) and the exponentials summed in float64. The backward recomputes the row's
+logsumexp (the row is still in cache) and writes (softmax - onehot) * scale in the
+same pass, as llm.c's fused classifier does. Rows whose label is ignore_index add
+nothing and are left out of the mean's count.
+
+mse_loss: y and target of one shape, flattened; (y - t)^2 summed in float64.
+"""
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from . import _alloc
+
+_PARALLEL_MIN_ELEMENTS = 1 << 16  # below this the rows go on one thread (waking the team costs more)
+
+
+@njit(cache=True)
+def first_bad_label(labels, classes, ignore_index):
+    """Index of the first label outside [0, classes) that is not ignore_index, or -1."""
+    for i in range(labels.size):
+        label = labels[i]
+        if (label < 0 or label >= classes) and label != ignore_index:
+            return i
+    return -1
+
+
+@njit(cache=True)
+def _logsumexp(row):
+    """log(sum(exp(row))) in float64, the max subtracted first; NaN anywhere gives NaN."""
+    m = row[0]
+    for j in range(1, row.size):
+        if row[j] > m:
+            m = row[j]
+    shift = np.float64(m)
+    total = 0.0
+    for j in range(row.size):
+        total += math.exp(np.float64(row[j]) - shift)
+    return shift + math.log(total)
+
+
+@njit(cache=True)
+def _row_loss(logits, labels, ignore_index, i):
+    label = labels[i]
+    if label == ignore_index:
+        return 0.0, 0
+    row = logits[i]
+    return _logsumexp(row) - np.float64(row[label]), 1
+
+
+@njit(cache=True)
+def _cross_entropy_serial(logits, labels, ignore_index, losses):
+    total, count = 0.0, 0
+    for i in range(logits.shape[0]):
+        loss, used = _row_loss(logits, labels, ignore_index, i)
+        losses[i] = loss
+        total += loss
+        count += used
+    return total, count
+
+
+@njit(cache=True, parallel=True)
+def _cross_entropy_parallel(logits, labels, ignore_index, losses):
+    total, count = 0.0, 0
+    for i in prange(logits.shape[0]):
+        loss, used = _row_loss(logits, labels, ignore_index, i)
+        losses[i] = loss
+        total += loss
+        count += used
+    return total, count
+
+
+def cross_entropy(logits, labels, reduction, ignore_index):
+    """reduction "mean" or "sum": a 0-d array in logits' dtype; "none": (n,)."""
+    n = logits.shape[0]
+    losses = _alloc.empty(n, np.float64)
+    kernel = _cross_entropy_parallel if logits.size >= _PARALLEL_MIN_ELEMENTS else _cross_entropy_serial
+    total, count = kernel(logits, labels, ignore_index, losses)
+    if reduction == "none":
+        return losses.astype(logits.dtype)
+    if reduction == "mean":
+        total = total / count if count else np.nan  # PyTorch's: every label ignored gives NaN
+    return np.asarray(total, logits.dtype)
+
+
+@njit(cache=True)
+def _row_grad(logits, labels, ignore_index, i, scale, grad):
+    row, out = logits[i], grad[i]
+    label = labels[i]
+    if label == ignore_index:
+        for j in range(row.size):
+            out[j] = 0
+        return
+    lse = _logsumexp(row)
+    for j in range(row.size):
+        out[j] = math.exp(np.float64(row[j]) - lse) * scale
+    out[label] -= scale
+
+
+@njit(cache=True)
+def _count_used(labels, ignore_index):
+    count = 0
+    for i in range(labels.size):
+        count += labels[i] != ignore_index
+    return count
+
+
+@njit(cache=True)
+def _cross_entropy_backward_serial(logits, labels, ignore_index, scales, grad):
+    for i in range(logits.shape[0]):
+        _row_grad(logits, labels, ignore_index, i, scales[i if scales.size > 1 else 0], grad)
+
+
+@njit(cache=True, parallel=True)
+def _cross_entropy_backward_parallel(logits, labels, ignore_index, scales, grad):
+    for i in prange(logits.shape[0]):
+        _row_grad(logits, labels, ignore_index, i, scales[i if scales.size > 1 else 0], grad)
+
+
+def cross_entropy_backward(grad_y, logits, labels, reduction, ignore_index):
+    """grad_logits (n, C) = (softmax - onehot) * grad_y (per row for "none"; / count for "mean")."""
+    grad = _alloc.empty(logits.shape, logits.dtype)
+    if reduction == "none":
+        scales = np.asarray(grad_y, np.float64).reshape(-1)
+    else:
+        g = np.float64(grad_y)
+        if reduction == "mean":
+            count = _count_used(labels, ignore_index)
+            g = g / count if count else np.nan
+        scales = np.full(1, g)
+    kernel = _cross_entropy_backward_parallel if logits.size >= _PARALLEL_MIN_ELEMENTS else _cross_entropy_backward_serial
+    kernel(logits, labels, ignore_index, scales, grad)
+    return grad
+
+
+@njit(cache=True)
+def _squared_error_sum(y, t):
+    total = 0.0
+    for i in range(y.size):
+        d = np.float64(y[i]) - np.float64(t[i])
+        total += d * d
+    return total
+
+
+@njit(cache=True)
+def _squared_errors(y, t, out):
+    for i in range(y.size):
+        d = y[i] - t[i]
+        out[i] = d * d
+
+
+def mse_loss(y, target, reduction):
+    if reduction == "none":
+        out = _alloc.empty(y.shape, y.dtype)
+        _squared_errors(y.reshape(-1), target.reshape(-1), out.reshape(-1))
+        return out
+    total = _squared_error_sum(y.reshape(-1), target.reshape(-1))
+    if reduction == "mean":
+        total = total / y.size if y.size else np.nan
+    return np.asarray(total, y.dtype)
+
+
+@njit(cache=True)
+def _mse_grad(y, t, scales, grad):
+    for i in range(y.size):
+        grad[i] = 2 * (y[i] - t[i]) * scales[i if scales.size > 1 else 0]
+
+
+def mse_loss_backward(grad_y, y, target, reduction):
+    """(grad_y_input, grad_target) = (2 (y - t) g, -that), g / size for "mean"."""
+    grad = _alloc.empty(y.shape, y.dtype)
+    if reduction == "none":
+        scales = np.ascontiguousarray(grad_y, y.dtype).reshape(-1)
+    else:
+        g = np.float64(grad_y) / (y.size if reduction == "mean" else 1)
+        scales = np.full(1, g, y.dtype)
+    _mse_grad(y.reshape(-1), target.reshape(-1), scales, grad.reshape(-1))
+    return grad, -grad
