@@ -55,10 +55,11 @@ class Tape:
         if self.consumed:
             raise RuntimeError("backward: this recording was already used by a backward(); run the forward again")
         grads = {output: grad_y}
+        wanted = set(inputs)  # their gradients stay in grads when the walk goes on past them
         changed = []  # (param, its .grad before): the undo log
         try:
             for backward, refs, arrays, key, y, options in reversed(self.nodes):
-                grad_out = grads.pop(key, None)
+                grad_out = grads.get(key) if key in wanted else grads.pop(key, None)
                 if grad_out is None:  # this output does not reach y
                     continue
                 in_grads = backward(grad_out, y, *arrays, **options) if options else backward(grad_out, y, *arrays)

@@ -112,14 +112,16 @@ def _count_used(labels, ignore_index):
 
 @njit(cache=True)
 def _cross_entropy_backward_serial(logits, labels, ignore_index, scales, grad):
+    stride = 1 if scales.size > 1 else 0  # a scale per row ("none"), or one for all
     for i in range(logits.shape[0]):
-        _row_grad(logits, labels, ignore_index, i, scales[i if scales.size > 1 else 0], grad)
+        _row_grad(logits, labels, ignore_index, i, scales[i * stride], grad)
 
 
 @njit(cache=True, parallel=True)
 def _cross_entropy_backward_parallel(logits, labels, ignore_index, scales, grad):
+    stride = 1 if scales.size > 1 else 0
     for i in prange(logits.shape[0]):
-        _row_grad(logits, labels, ignore_index, i, scales[i if scales.size > 1 else 0], grad)
+        _row_grad(logits, labels, ignore_index, i, scales[i * stride], grad)
 
 
 def cross_entropy_backward(grad_y, logits, labels, reduction, ignore_index):
@@ -167,8 +169,9 @@ def mse_loss(y, target, reduction):
 
 @njit(cache=True)
 def _mse_grad(y, t, scales, grad):
+    stride = 1 if scales.size > 1 else 0  # a scale per element ("none"), or one for all
     for i in range(y.size):
-        grad[i] = 2 * (y[i] - t[i]) * scales[i if scales.size > 1 else 0]
+        grad[i] = 2 * (y[i] - t[i]) * scales[i * stride]
 
 
 def mse_loss_backward(grad_y, y, target, reduction):
