@@ -223,7 +223,121 @@ def _chain_cases():
                floor=("x @ w", lambda x, w, b: x @ w), quick=True, torch=_torch_linear_relu_center)
 
 
-CASES = [*_linear_cases(), *_center_cases(), *_tensor_cases(), *_fft_cases(), *_chain_cases()]
+# --- losses ---
+
+
+def _cross_entropy_inputs(n, classes):
+    return lambda rng: (_normal(rng, n, classes) * F32(2), rng.integers(0, classes, n))
+
+
+def _numpy_cross_entropy(logits, labels, backward=False):
+    """The log-softmax formula a NumPy user writes, and its gradient (softmax - onehot) / n."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exps = np.exp(shifted)
+    sums = exps.sum(axis=1, keepdims=True)
+    rows = np.arange(len(labels))
+    loss = (np.log(sums[:, 0]) - shifted[rows, labels]).mean()
+    if not backward:
+        return loss
+    grad = exps / sums
+    grad[rows, labels] -= 1
+    return loss, grad / len(labels)
+
+
+def _cross_entropy_step(logits, labels):
+    loss = kernels.cross_entropy(logits, labels)
+    return loss, kernels.cross_entropy_backward(np.ones((), logits.dtype), loss, logits, labels)[0]
+
+
+def _torch_cross_entropy_step(torch, logits, labels):
+    x = logits.detach().requires_grad_()
+    loss = torch.nn.functional.cross_entropy(x, labels)
+    loss.backward()
+    return loss, x.grad
+
+
+CROSS_ENTROPY_SIZES = [((64, 10), True), ((4096, 1000), True), ((512, 50257), False)]
+
+
+def _loss_cases():
+    for (n, classes), quick in CROSS_ENTROPY_SIZES:
+        make = _cross_entropy_inputs(n, classes)
+        yield Case("cross_entropy", f"({n}, {classes})", make, kernels.cross_entropy, _numpy_cross_entropy,
+                   quick=quick, torch=lambda torch, x, t: torch.nn.functional.cross_entropy(x, t))
+        yield Case("cross_entropy+backward", f"({n}, {classes})", make, _cross_entropy_step,
+                   lambda x, t: _numpy_cross_entropy(x, t, backward=True), quick=quick, torch=_torch_cross_entropy_step)
+
+
+# --- a training epoch: the digits MLP, Linear(64, 128, relu) then Linear(128, 10), cross-entropy, Adam ---
+
+DIGITS_SHAPE = (1437, 64)  # scikit-learn's digits, 80 % of them: the same shape of random data, no download
+
+
+def _training_inputs(batch_size):
+    def make(rng):
+        x = rng.random(DIGITS_SHAPE, dtype=F32)
+        t = rng.integers(0, 10, DIGITS_SHAPE[0])
+        w1, w2 = _normal(rng, 64, 128) / F32(8), _normal(rng, 128, 10) / F32(np.sqrt(128))
+        return x, t, w1, _normal(rng, 128) / F32(8), w2, _normal(rng, 10) / F32(np.sqrt(128)), batch_size
+
+    return make
+
+
+def _fastlayers_epoch(x, t, w1, b1, w2, b2, batch_size):
+    """One epoch from the given weights; returns the trained weights."""
+    import fastlayers as fl
+
+    net = fl.Sequential(fl.Linear(64, 128, activation="relu"), fl.Linear(128, 10))
+    for p, value in zip(net.parameters(), (w1, b1, w2, b2)):
+        p.data = value.copy()
+    opt = fl.optim.Adam(net.parameters(), lr=1e-3)
+    for start in range(0, len(x), batch_size):
+        opt.zero_grad()
+        fl.backward(fl.functional.cross_entropy(net(x[start : start + batch_size]), t[start : start + batch_size]))
+        opt.step()
+    return tuple(p.data for p in net.parameters())
+
+
+def _numpy_epoch(x, t, w1, b1, w2, b2, batch_size):
+    """The same epoch as a NumPy user writes it: forward, the gradients by hand, Adam's formulas."""
+    params = [w1.copy(), b1.copy(), w2.copy(), b2.copy()]
+    moments = [(np.zeros_like(p), np.zeros_like(p)) for p in params]
+    for step, start in enumerate(range(0, len(x), batch_size), 1):
+        xb, tb = x[start : start + batch_size], t[start : start + batch_size]
+        w1, b1, w2, b2 = params
+        h = np.maximum(xb @ w1 + b1, 0)
+        _, g = _numpy_cross_entropy(h @ w2 + b2, tb, backward=True)
+        gh = (g @ w2.T) * (h > 0)
+        grads = [xb.T @ gh, gh.sum(axis=0), h.T @ g, g.sum(axis=0)]
+        for p, grad, (m, v) in zip(params, grads, moments):
+            m += 0.1 * (grad - m)
+            v *= 0.999
+            v += 0.001 * grad * grad
+            p -= (1e-3 / (1 - 0.9**step)) * m / (np.sqrt(v) / np.sqrt(1 - 0.999**step) + 1e-8)
+    return tuple(params)
+
+
+def _torch_epoch(torch, x, t, w1, b1, w2, b2, batch_size):
+    net = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
+    with torch.no_grad():
+        for p, value in zip(net.parameters(), (w1.T, b1, w2.T, b2)):  # PyTorch stores weights (out, in)
+            p.copy_(value)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    for start in range(0, len(x), batch_size):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(x[start : start + batch_size]), t[start : start + batch_size]).backward()
+        opt.step()
+    return tuple(net.parameters())
+
+
+def _training_cases():
+    for batch_size in (64, 1024):
+        yield Case("train epoch", f"digits MLP, batch {batch_size}", _training_inputs(batch_size), _fastlayers_epoch,
+                   _numpy_epoch, quick=True, torch=_torch_epoch, tolerance=1e-4)
+
+
+CASES = [*_linear_cases(), *_center_cases(), *_tensor_cases(), *_fft_cases(), *_chain_cases(), *_loss_cases(),
+         *_training_cases()]
 
 # Peak memory, not time: the whole batch's outer product would be 4 GiB here.
 MEMORY_CASES = [Case("tensor_reduction", "x (65536, 128), W (128, 128, 64)", _tensor_inputs(65536, 128, 64),
