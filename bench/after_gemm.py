@@ -13,7 +13,7 @@ import numpy as np
 
 import kernels
 
-center_module = importlib.import_module("kernels.cpu.center")
+center_module = importlib.import_module("kernels.center.cpu")
 
 
 def _time_us(contenders, before, calls=200):

@@ -1,19 +1,14 @@
-"""Shared by the bench files: parametrize over fastlayers.bench.cases, check, then time."""
+"""Shared by the bench files: parametrize over benchmark cases, check, then time."""
 
 import numpy as np
 import pytest
 
-from fastlayers.bench.cases import CASES, check, contenders
+from fastlayers.bench.cases import check, contenders
 
 
-def params(*kernel_names):
-    """pytest params (case, contender label), one per timed callable, for these kernels."""
-    return [
-        pytest.param(case, label, id=f"{case.name} | {label}")
-        for case in CASES
-        if case.kernel in kernel_names
-        for label in contenders(case)
-    ]
+def params(*cases):
+    """pytest params (case, contender label), one per timed callable of these cases."""
+    return [pytest.param(case, label, id=f"{case.name} | {label}") for case in cases for label in contenders(case)]
 
 
 def run(benchmark, case, label):

@@ -27,13 +27,13 @@ gf = (rng.standard_normal((4, 4)) + 1j * rng.standard_normal((4, 4))).astype(np.
 y = np.maximum(x @ w + b, 0)
 calls = {
     "linear_relu": lambda: kernels.linear_relu(x, w, b),
-    "linear_relu_backward": lambda: kernels.linear_relu_backward(g, x, w, y),
+    "linear_relu_backward": lambda: kernels.linear_relu_backward(g, y, x, w, b),
     "center": lambda: kernels.center(x),
     "center axis=0": lambda: kernels.center(x, 0),
     "tensor_reduction": lambda: kernels.tensor_reduction(x, wt),
-    "tensor_reduction_backward": lambda: kernels.tensor_reduction_backward(g, x, wt),
+    "tensor_reduction_backward": lambda: kernels.tensor_reduction_backward(g, None, x, wt),
     "fft_half": lambda: kernels.fft_half(x),
-    "fft_half_backward": lambda: kernels.fft_half_backward(gf, 8),
+    "fft_half_backward": lambda: kernels.fft_half_backward(gf, None, x),
 }
 out = {"import": import_s}
 for name, call in calls.items():

@@ -3,8 +3,9 @@
 import pytest
 
 from bench.common import params, run
+from fastlayers.bench.cases import CHAIN_CASES
 
 
-@pytest.mark.parametrize("case, label", params("linear_relu+center"))
+@pytest.mark.parametrize("case, label", params(*CHAIN_CASES))
 def test_chain(benchmark, case, label):
     run(benchmark, case, label)

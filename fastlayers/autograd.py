@@ -10,6 +10,7 @@ inputs (so a value or Parameter used twice gets the sum), and accumulates ``.gra
 on the Parameters it meets, in each Parameter's own dtype.
 """
 
+import weakref
 from contextlib import contextmanager
 
 import numpy as np
@@ -21,17 +22,24 @@ from .tensor import RESULTS, ArrayOps, Tensor, continued, record, state
 class Tape:
     """The nodes of one recording, shared by every module call and op that continues it."""
 
-    __slots__ = ("nodes", "count", "results", "consumed", "__weakref__")
+    __slots__ = ("nodes", "count", "results", "consumed", "ref", "__weakref__")
 
     def __init__(self):
         self.nodes = []  # (backward, refs, arrays, output key, output array, options): one per op run
         self.count = 0  # the last key handed out
         self.results = {}  # id(array) -> (array, key): what top-level calls returned from this recording
         self.consumed = False  # a backward has run through it
+        self.ref = None  # a weak reference to itself, for RESULTS: made at the first result handed out
+
+    def __del__(self):
+        for key in self.results:
+            RESULTS.pop(key, None)
 
     def new_tensor(self, array):
         self.count += 1
-        return self.tensor(array, self.count)
+        t = Tensor.__new__(Tensor)
+        t.data, t.key, t.tape = array, self.count, self
+        return t
 
     def tensor(self, array, key):
         t = Tensor.__new__(Tensor)
@@ -42,7 +50,9 @@ class Tape:
         """tensor's array, returned to the caller as a plain array that still continues this recording."""
         array = tensor.data
         self.results[id(array)] = (array, tensor.key)
-        RESULTS[id(array)] = self
+        if self.ref is None:
+            self.ref = weakref.ref(self)
+        RESULTS[id(array)] = self.ref
         return array
 
     def backward(self, output, grad_y, inputs=()):
@@ -184,7 +194,8 @@ def backward(loss, grad=None):
     if isinstance(loss, Tensor):
         tape, key, value = loss.tape, loss.key, loss.data
     else:
-        tape = RESULTS.get(id(loss))
+        ref = RESULTS.get(id(loss))
+        tape = ref() if ref is not None else None
         array, key = tape.results.get(id(loss), (None, None)) if tape is not None else (None, None)
         if array is not loss:
             raise RuntimeError(

@@ -13,7 +13,6 @@ protocols it shares with ``Parameter``.
 """
 
 import threading
-import weakref
 from functools import partial
 
 import numpy as np
@@ -90,8 +89,10 @@ def record(forward, inputs, backward, options=None):
     return t
 
 
-# The arrays top-level module calls returned, by id, to the tape that recorded them (while it lives).
-RESULTS = weakref.WeakValueDictionary()
+# The arrays top-level module calls returned, by id, to a weak reference to the tape that recorded them.
+# A tape holds its results (so no id is reused while it lives) and drops its entries when it goes
+# (Tape.__del__). A plain dict and one weak reference per tape: a WeakValueDictionary made one per entry.
+RESULTS = {}
 
 
 def continued(inputs):
@@ -107,7 +108,8 @@ def continued(inputs):
                     "a tracked array from a recording already used by a backward; run the forward again"
                 )
         else:
-            found = RESULTS.get(id(a)) if a is not None and type(a) not in (int, float, str) else None
+            ref = RESULTS.get(id(a)) if a is not None and type(a) not in (int, float, str) else None
+            found = ref() if ref is not None else None
             if found is None or found.consumed:
                 continue
             array, key = found.results.get(id(a), (None, None))

@@ -1,11 +1,12 @@
-"""The one place that maps arguments to the backend that computes on them.
+"""The one place that maps arguments to the device that computes on them.
 
-NumPy arrays (and anything NumPy can turn into one) run the Numba kernels in
-``kernels.cpu``; CuPy arrays run the CuPy kernels in ``kernels.gpu``. Both get
-their arrays C-contiguous and in one float dtype.
+NumPy arrays (and anything NumPy can turn into one) run on the CPU, each op's Numba
+kernels in ``kernels/<op>/cpu.py``; CuPy arrays on the GPU, ``kernels/<op>/gpu.py``.
+Both get their arrays C-contiguous and in one float dtype.
 """
 
 import functools
+import importlib
 
 import numpy as np
 
@@ -13,17 +14,9 @@ from ._validate import as_arrays, cast_contiguous, compute_dtype
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
-# What every backend module provides (besides `xp`, its array module), called by kernels.api
-# with validated, C-contiguous arrays of one float dtype.
-BACKEND_OPS = ("linear", "linear_backward", "relu", "relu_backward", "center", "center_backward",
-               "tensor_reduction", "tensor_reduction_backward", "fft_half", "fft_half_backward",
-               "cross_entropy", "cross_entropy_backward", "first_bad_label", "mse_loss", "mse_loss_backward",
-               "adam_update")
-_backends = {}
-
 
 class Deferred(Exception):
-    """Raised by backend_for, before any work, for an argument whose type takes kernels' calls over."""
+    """Raised by device_for, before any work, for an argument whose type takes kernels' calls over."""
 
     def __init__(self, override):
         super().__init__("an argument's type takes this call over")
@@ -35,7 +28,7 @@ def overridable(func):
 
     An argument whose type defines ``__kernels_function__(func, args, kwargs)``
     (fastlayers' tracked arrays and Parameters, which record the call with its
-    gradient) gets the call instead: backend_for finds it while checking the
+    gradient) gets the call instead: device_for finds it while checking the
     arguments and raises Deferred, caught here. A try costs nothing when nothing
     is raised, so NumPy arguments pay one function call (65 ns, measured; a loop
     over the arguments in here cost 140 ns).
@@ -51,23 +44,36 @@ def overridable(func):
     return call
 
 
-def _backend(name):
-    module = _backends.get(name)
-    if module is None:  # imported at first use: `import kernels` stays free of Numba and CuPy
-        if name == "gpu":
-            from . import gpu as module
-        else:
-            from . import cpu as module
-        _backends[name] = module
-    return module
+class Backends:
+    """An op's two implementations, ``<package>.cpu`` and ``<package>.gpu``, each imported at first use:
+    ``import kernels`` stays free of Numba and CuPy."""
+
+    def __init__(self, package: str):
+        self.package = package
+        self.modules = {}
+
+    def __getitem__(self, device: str):
+        module = self.modules.get(device)
+        if module is None:
+            module = self.modules[device] = importlib.import_module(f"{self.package}.{device}")
+        return module
 
 
 def _is_cupy(a) -> bool:
     return type(a).__module__.split(".", 1)[0] == "cupy"
 
 
-def backend_for(op: str, *arrays):
-    """The backend module for these arguments (``None`` entries are ignored).
+def xp_for(device: str):
+    """The array module of a device: numpy for "cpu", cupy for "gpu"."""
+    if device == "cpu":
+        return np
+    import cupy
+
+    return cupy
+
+
+def device_for(op: str, *arrays) -> str:
+    """"cpu" or "gpu" for these arguments (``None`` entries are ignored).
 
     Raises TypeError when NumPy and CuPy arrays are mixed: a kernel never
     copies between host and device behind the caller's back.
@@ -84,10 +90,10 @@ def backend_for(op: str, *arrays):
             f"{op}: got arrays on different devices ({kinds}); "
             "move them all to the host (NumPy) or all to the GPU (CuPy) first"
         )
-    return _backend("gpu" if on_gpu and on_gpu[0] else "cpu")
+    return "gpu" if on_gpu and on_gpu[0] else "cpu"
 
 
-def _ready_for_cpu(arrays) -> bool:
+def ready_for_cpu(arrays) -> bool:
     """Whether every array is a C-contiguous NumPy array of one dtype, float32 or float64."""
     dtype = None
     for a in arrays:
@@ -102,24 +108,15 @@ def _ready_for_cpu(arrays) -> bool:
     return dtype in _FLOAT_DTYPES
 
 
-def cpu_backend_if_ready(*arrays):
-    """The CPU backend when these arrays need no conversion for it, else None.
-
-    For callers that already hold arrays a kernel has checked, such as fastlayers'
-    tape calling the gradient kernels on the arrays of a recorded forward: they
-    may skip kernels.api's checks, but must still match the shapes themselves.
-    """
-    return _backend("cpu") if _ready_for_cpu(arrays) else None
-
-
 def prepare(op: str, names: tuple, arrays: tuple):
-    """(backend, arrays in their common float dtype, C-contiguous, on the backend's device type).
+    """(device, arrays in their common float dtype, C-contiguous, of the device's kind).
 
     The common case — NumPy arrays already fit — costs a few attribute reads.
     """
-    if _ready_for_cpu(arrays):
-        return _backend("cpu"), arrays
-    backend = backend_for(op, *arrays)
-    named = as_arrays(backend.xp, op, **dict(zip(names, arrays)))
+    if ready_for_cpu(arrays):
+        return "cpu", arrays
+    device = device_for(op, *arrays)
+    xp = xp_for(device)
+    named = as_arrays(xp, op, **dict(zip(names, arrays)))
     dtype = compute_dtype(op, **named)
-    return backend, cast_contiguous(backend.xp, dtype, *named.values())
+    return device, cast_contiguous(xp, dtype, *named.values())

@@ -34,8 +34,8 @@ def dense_stack(rng):
     def by_hand_step():
         h = kernels.linear_relu(x, w1, b1)
         y = kernels.linear_relu(h, w2, b2)
-        grad_h, grad_w2, grad_b2 = kernels.linear_relu_backward(grad_y, h, w2, y)
-        grad_x, grad_w1, grad_b1 = kernels.linear_relu_backward(grad_h, x, w1, h)
+        grad_h, grad_w2, grad_b2 = kernels.linear_relu_backward(grad_y, y, h, w2, b2)
+        grad_x, grad_w1, grad_b1 = kernels.linear_relu_backward(grad_h, h, x, w1, b1)
         return grad_x
 
     return "Sequential(Linear(64, 8, relu), Linear(8, 1, relu)), x (2, 64)", len(net), "layer", {
@@ -52,8 +52,9 @@ def centered_linear(rng):
     w, b = net[0].weight.data, net[0].bias.data
 
     def by_hand_step():
-        kernels.center(kernels.linear(x, w, b))
-        grad_x, grad_w, grad_b = kernels.linear_backward(kernels.center_backward(grad_y), x, w)
+        y = kernels.center(kernels.linear(x, w, b))
+        (grad_h,) = kernels.center_backward(grad_y, y, None)
+        grad_x, grad_w, grad_b = kernels.linear_backward(grad_h, None, x, w, b)
         return grad_x
 
     return "Sequential(Linear(8, 128), Centered()), x (4, 8)", len(net), "layer", {

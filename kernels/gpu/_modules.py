@@ -1,4 +1,5 @@
-"""The CUDA sources beside this file, compiled by CuPy once per (file, dtype), and how to launch them."""
+"""Our CUDA sources (each op's .cu file, in its folder), compiled by CuPy once per (file, dtype), and how to
+launch them."""
 
 from functools import lru_cache
 from pathlib import Path
@@ -6,7 +7,6 @@ from pathlib import Path
 import cupy
 import numpy as np
 
-_SOURCES = Path(__file__).parent
 _REAL_T = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 THREADS = 256  # the block size every .cu file here assumes (its THREADS)
 _MAX_BLOCKS = 1 << 16  # grid-stride loops cover the rest
@@ -14,13 +14,12 @@ MAX_GRID_YZ = 65535  # CUDA's limit on gridDim.y and gridDim.z
 
 
 @lru_cache(maxsize=None)
-def _module(name: str, dtype: np.dtype) -> cupy.RawModule:
-    source = (_SOURCES / f"{name}.cu").read_text()
-    return cupy.RawModule(code=source, options=("-std=c++17", f"-Dreal_t={_REAL_T[np.dtype(dtype)]}"))
+def _module(source: Path, dtype: np.dtype) -> cupy.RawModule:
+    return cupy.RawModule(code=source.read_text(), options=("-std=c++17", f"-Dreal_t={_REAL_T[np.dtype(dtype)]}"))
 
 
-def kernel(source: str, name: str, dtype):
-    """The kernel `name` of `source`.cu compiled for dtype (float32 or float64)."""
+def kernel(source: Path, name: str, dtype):
+    """The kernel `name` of the CUDA file source compiled for dtype (float32 or float64)."""
     return _module(source, np.dtype(dtype)).get_function(name)
 
 

@@ -1,16 +1,19 @@
 """Every CUDA source compiles, for float and for double, wherever nvcc is installed (no GPU needed)."""
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-SOURCES = sorted((Path(__file__).parents[2] / "kernels" / "gpu").glob("*.cu"))
+KERNELS = Path(__file__).parents[2] / "kernels"
+SOURCES = sorted(KERNELS.glob("*/*.cu"))  # each op's CUDA source, in its folder
 
 
-def test_there_are_cuda_sources():
-    assert {p.stem for p in SOURCES} == {"linear", "center", "tensor_reduction", "fft_half", "losses"}
+def test_every_cuda_source_a_gpu_module_names_exists():
+    named = {m.group(1) for p in KERNELS.glob("*/gpu.py") for m in re.finditer(r'with_name\("(\w+\.cu)"\)', p.read_text())}
+    assert named and named == {p.name for p in SOURCES}
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not installed")

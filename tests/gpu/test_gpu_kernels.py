@@ -27,8 +27,8 @@ def test_linear_relu_forward_and_backward(cupy, dtype, n, n_in, n_out, rng):
         assert rel_err(y.get(), getattr(reference, op)(x64, w64, b64)) <= TOLERANCE[dtype]
     y = kernels.linear_relu(gx, gw, gb)
     grad_y = rng.standard_normal(y.shape).astype(dtype)
-    got = kernels.linear_relu_backward(cupy.asarray(grad_y), gx, gw, y)
-    expected = reference.linear_relu_backward(grad_y.astype(np.float64), x64, w64, y.get().astype(np.float64))
+    got = kernels.linear_relu_backward(cupy.asarray(grad_y), y, gx, gw, gb)
+    expected = reference.linear_relu_backward(grad_y.astype(np.float64), y.get().astype(np.float64), x64, w64, b64)
     for g, e in zip(got, expected):
         assert rel_err(g.get(), e) <= 10 * TOLERANCE[dtype]
 
@@ -56,8 +56,8 @@ def test_tensor_reduction(cupy, dtype, n, n_in, n_out, rng):
     y = kernels.tensor_reduction(*_on_gpu(cupy, x, w))
     assert rel_err(y.get(), reference.tensor_reduction(x.astype(np.float64), w.astype(np.float64))) <= TOLERANCE[dtype]
     g = rng.standard_normal((n, n_out)).astype(dtype)
-    got = kernels.tensor_reduction_backward(*_on_gpu(cupy, g, x, w))
-    expected = reference.tensor_reduction_backward(g.astype(np.float64), x.astype(np.float64), w.astype(np.float64))
+    got = kernels.tensor_reduction_backward(cupy.asarray(g), None, *_on_gpu(cupy, x, w))
+    expected = reference.tensor_reduction_backward(g.astype(np.float64), None, x.astype(np.float64), w.astype(np.float64))
     for a, e in zip(got, expected):
         assert rel_err(a.get(), e) <= 10 * TOLERANCE[dtype]
 
@@ -72,32 +72,36 @@ def test_fft_half(cupy, dtype, n, rng):
     assert rel_err(y.get(), reference.fft_half(x.astype(np.float64))) <= (2e-5 if dtype == F32 else 1e-12)
 
 
-def _fd_check(cupy, forward, backward_grads, inputs, rng, complex_out=False):
-    """Gradients computed on the GPU against central differences of L = sum(y * g) run on the GPU, float64."""
-    y = forward(*_on_gpu(cupy, *inputs)).get()
-    g = rng.standard_normal(y.shape) + (1j * rng.standard_normal(y.shape) if complex_out else 0)
-    grads = backward_grads(cupy.asarray(g), *_on_gpu(cupy, *inputs))
-    for k, grad in enumerate(grads):
-        def loss(v, k=k):
-            args = list(inputs)
-            args[k] = v
-            out = forward(*_on_gpu(cupy, *args)).get()
-            return float(np.sum(out.real * g.real + out.imag * np.imag(g)))
-
-        assert rel_err(grad.get(), numerical_grad(loss, inputs[k])) <= GRADIENT_TOLERANCE
+def _to_gpu(cupy, values):
+    return tuple(cupy.asarray(v) if isinstance(v, np.ndarray) else v for v in values)
 
 
-def test_gradients_against_finite_differences(cupy, rng):
-    x, w, b = rng.standard_normal((3, 5)), rng.standard_normal((5, 4)), rng.standard_normal(4)
-    _fd_check(cupy, kernels.linear_relu,
-              lambda g, x, w, b: kernels.linear_relu_backward(g, x, w, kernels.linear_relu(x, w, b)), (x, w, b), rng)
-    _fd_check(cupy, lambda x: kernels.center(x, 0), lambda g, x: (kernels.center_backward(g, 0),),
-              (rng.standard_normal((4, 3)),), rng)
-    _fd_check(cupy, kernels.tensor_reduction, kernels.tensor_reduction_backward,
-              (rng.standard_normal((3, 4)), rng.standard_normal((4, 4, 2))), rng)
-    for n in (5, 8, 9, 12):
-        _fd_check(cupy, kernels.fft_half, lambda g, x, n=n: (kernels.fft_half_backward(g, n),),
-                  (rng.standard_normal((2, n)),), rng, complex_out=True)
+def _host(a):
+    return None if a is None else a.get()
+
+
+@pytest.mark.parametrize("name", [op.name for op in kernels.OPS])
+def test_every_op_on_the_gpu_against_references_and_finite_differences(cupy, name, rng):
+    """Each op's own examples (kernels/<op>/) on CuPy arrays, float64, compared on the host."""
+    op = next(op for op in kernels.OPS if op.name == name)
+    for inputs, options in op.examples(rng):
+        y = op.forward(*_to_gpu(cupy, inputs), **options)
+        assert isinstance(y, cupy.ndarray)
+        assert rel_err(y.get(), op.reference(*inputs, **options)) <= TOLERANCE[F64]
+        g = rng.standard_normal(y.shape) + (1j * rng.standard_normal(y.shape) if cupy.iscomplexobj(y) else 0)
+        grads = op.backward(cupy.asarray(g), y, *_to_gpu(cupy, inputs), **options)
+        expected = op.reference_backward(g, y.get(), *inputs, **options)
+        for i, (got, want) in enumerate(zip(grads, expected)):
+            assert (got is None) == (want is None)
+            if got is None:
+                continue
+            assert rel_err(_host(got), want) <= TOLERANCE[F64], (name, i)
+
+            def loss(v, i=i):
+                out = op.forward(*_to_gpu(cupy, inputs[:i] + (v,) + inputs[i + 1:]), **options).get()
+                return float(np.sum(out.real * g.real + out.imag * np.imag(g)))
+
+            assert rel_err(_host(got), numerical_grad(loss, inputs[i])) <= GRADIENT_TOLERANCE, (name, i)
 
 
 def test_mixing_host_and_device_arrays_is_a_type_error(cupy):

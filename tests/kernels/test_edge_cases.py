@@ -28,12 +28,12 @@ def _all_calls(rng, dtype=np.float64):
         ("center", lambda: kernels.center(x, 0), (x,)),
         ("tensor_reduction", lambda: kernels.tensor_reduction(x, wt), (x, wt)),
         ("fft_half", lambda: kernels.fft_half(x), (x,)),
-        ("linear_backward", lambda: kernels.linear_backward(g, x, w), (g, x, w)),
-        ("linear_relu_backward", lambda: kernels.linear_relu_backward(g, x, w, y), (g, x, w, y)),
-        ("relu_backward", lambda: kernels.relu_backward(x, x), (x,)),
-        ("center_backward", lambda: kernels.center_backward(x, 1), (x,)),
-        ("tensor_reduction_backward", lambda: kernels.tensor_reduction_backward(g, x, wt), (g, x, wt)),
-        ("fft_half_backward", lambda: kernels.fft_half_backward(gf, 4), (gf,)),
+        ("linear_backward", lambda: kernels.linear_backward(g, None, x, w, b), (g, x, w, b)),
+        ("linear_relu_backward", lambda: kernels.linear_relu_backward(g, y, x, w, b), (g, y, x, w, b)),
+        ("relu_backward", lambda: kernels.relu_backward(x, x, x), (x,)),
+        ("center_backward", lambda: kernels.center_backward(x, None, None, 1), (x,)),
+        ("tensor_reduction_backward", lambda: kernels.tensor_reduction_backward(g, None, x, wt), (g, x, wt)),
+        ("fft_half_backward", lambda: kernels.fft_half_backward(gf, None, None, n=4), (gf,)),
     ]
 
 
@@ -118,14 +118,14 @@ def test_empty_batch_gives_empty_result_of_the_right_shape():
     assert kernels.fft_half(x0).shape == (0, 2)
     assert kernels.center(x0, 0).shape == (0, 4)
     assert kernels.relu(x0).shape == (0, 4)
-    grad_x, grad_w, grad_b = kernels.linear_backward(np.empty((0, 3)), x0, np.ones((4, 3)))
+    grad_x, grad_w, grad_b = kernels.linear_backward(np.empty((0, 3)), None, x0, np.ones((4, 3)), np.ones(3))
     assert grad_x.shape == (0, 4)
     np.testing.assert_array_equal(grad_w, np.zeros((4, 3)))  # an empty batch contributes nothing
     np.testing.assert_array_equal(grad_b, np.zeros(3))
-    grad_x, grad_w = kernels.tensor_reduction_backward(np.empty((0, 2)), x0, np.ones((4, 4, 2)))
+    grad_x, grad_w = kernels.tensor_reduction_backward(np.empty((0, 2)), None, x0, np.ones((4, 4, 2)))
     assert grad_x.shape == (0, 4)
     np.testing.assert_array_equal(grad_w, np.zeros((4, 4, 2)))
-    assert kernels.fft_half_backward(np.empty((0, 2), np.complex128), 4).shape == (0, 4)
+    assert kernels.fft_half_backward(np.empty((0, 2), np.complex128), None, x0)[0].shape == (0, 4)
 
 
 def test_nan_and_inf_propagate_as_numpys_formula(rng):
@@ -152,11 +152,13 @@ def test_shape_mismatch_names_both_shapes(rng):
     with pytest.raises(ValueError, match=r"x has 3 features.*w expects 4"):
         kernels.tensor_reduction(np.ones((2, 3)), np.ones((4, 4, 2)))
     with pytest.raises(ValueError, match=r"grad_y must have the output's shape \(2, 3\).*got \(2, 4\)"):
-        kernels.linear_backward(np.ones((2, 4)), np.ones((2, 5)), np.ones((5, 3)))
+        kernels.linear_backward(np.ones((2, 4)), None, np.ones((2, 5)), np.ones((5, 3)))
     with pytest.raises(ValueError, match=r"grad_y has shape \(2, 3\) but y has shape \(3, 2\)"):
-        kernels.relu_backward(np.ones((2, 3)), np.ones((3, 2)))
+        kernels.relu_backward(np.ones((2, 3)), np.ones((3, 2)), None)
     with pytest.raises(ValueError, match=r"n // 2 = 4 coefficients for n = 8, got shape \(2, 3\)"):
-        kernels.fft_half_backward(np.ones((2, 3), np.complex128), 8)
+        kernels.fft_half_backward(np.ones((2, 3), np.complex128), None, np.ones((2, 8)))
+    with pytest.raises(TypeError, match=r"linear_relu_backward: y, the forward's output, is needed"):
+        kernels.linear_relu_backward(np.ones((2, 3)), None, np.ones((2, 5)), np.ones((5, 3)))
 
 
 def test_wrong_rank_is_a_value_error():
@@ -189,34 +191,36 @@ def test_batch_axes_of_any_rank_go_through_one_call(batch, rng):
     assert rel_err(y, reference.linear_relu(x, w, b)) <= 1e-12
     assert rel_err(kernels.tensor_reduction(x, wt), reference.tensor_reduction(x, wt)) <= 1e-12
     g = rng.standard_normal(batch + (3,))
-    grads = kernels.linear_relu_backward(g, x, w, y)
-    flat_grads = kernels.linear_relu_backward(g.reshape(-1, 3), flat, w, y.reshape(-1, 3))
+    grads = kernels.linear_relu_backward(g, y, x, w, b)
+    flat_grads = kernels.linear_relu_backward(g.reshape(-1, 3), y.reshape(-1, 3), flat, w, b)
     assert grads[0].shape == x.shape
     for got, expected in zip(grads, flat_grads):
         assert rel_err(got.reshape(expected.shape), expected) <= 1e-12
     gt = rng.standard_normal(batch + (2,))
-    grad_x, grad_w = kernels.tensor_reduction_backward(gt, x, wt)
-    expected_x, expected_w = reference.tensor_reduction_backward(gt.reshape(-1, 2), flat, wt)
+    grad_x, grad_w = kernels.tensor_reduction_backward(gt, None, x, wt)
+    expected_x, expected_w = reference.tensor_reduction_backward(gt.reshape(-1, 2), None, flat, wt)
     assert grad_x.shape == x.shape
     assert rel_err(grad_x.reshape(-1, 4), expected_x) <= 1e-12 and rel_err(grad_w, expected_w) <= 1e-12
 
 
 def test_bad_input_fails_before_any_kernel_runs(monkeypatch, rng):
-    import kernels.cpu as cpu
+    import importlib
 
     def must_not_run(*args, **kwargs):
         raise AssertionError("a kernel ran on invalid input")
 
-    for name in ("linear", "tensor_reduction", "linear_backward", "fft_half_backward"):
-        monkeypatch.setattr(cpu, name, must_not_run)
+    # kernels.linear is the function; its folder's CPU module is kernels/linear/cpu.py
+    for module, name in [("linear", "linear"), ("tensor_reduction", "tensor_reduction"), ("linear", "linear_backward"),
+                         ("fft_half", "fft_half_backward")]:
+        monkeypatch.setattr(importlib.import_module(f"kernels.{module}.cpu"), name, must_not_run)
     with pytest.raises(ValueError):
         kernels.linear(np.ones((2, 4)), np.ones((5, 3)))
     with pytest.raises(ValueError):
         kernels.tensor_reduction(np.ones((2, 3)), np.ones((4, 4, 2)))
     with pytest.raises(ValueError):
-        kernels.linear_backward(np.ones((2, 4)), np.ones((2, 5)), np.ones((5, 3)))
+        kernels.linear_backward(np.ones((2, 4)), None, np.ones((2, 5)), np.ones((5, 3)))
     with pytest.raises(ValueError):
-        kernels.fft_half_backward(np.ones((2, 3), np.complex128), 8)
+        kernels.fft_half_backward(np.ones((2, 3), np.complex128), None, np.ones((2, 8)))
 
 
 def test_mixing_host_and_device_arrays_is_a_type_error():
@@ -231,10 +235,13 @@ def test_import_compiles_nothing():
     assert out.stdout.strip() == "False"
 
 
-def test_backends_provide_every_op():
-    import kernels.cpu
-    from kernels._dispatch import BACKEND_OPS
+def test_every_op_has_its_folder_with_both_devices():
+    """kernels/<op>/: its description, cpu.py (importable here) and gpu.py (importable only with CuPy)."""
+    import importlib
 
-    assert all(callable(getattr(kernels.cpu, op)) for op in BACKEND_OPS)
-    gpu_source = (Path(kernels.__file__).parent / "gpu" / "__init__.py").read_text()  # importable only with CuPy
-    assert all(f" {op}" in gpu_source for op in BACKEND_OPS)
+    for op in kernels.OPS:
+        package = op.forward.__module__
+        folder = Path(importlib.import_module(package).__file__).parent
+        assert folder.parent == Path(kernels.__file__).parent, op.name
+        importlib.import_module(f"{package}.cpu")
+        assert (folder / "gpu.py").is_file(), op.name

@@ -14,9 +14,9 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from .._layout import center_by_layout
-from . import _alloc
-from ._threads import PARALLEL_MIN_ELEMENTS
+from .layout import center_by_layout
+from ..cpu import _alloc
+from ..cpu._threads import PARALLEL_MIN_ELEMENTS
 
 _SUM_BLOCK = 256  # elements summed in the input's dtype before joining the float64 total
 _CHUNK = 1 << 16  # elements per thread task on a flat array (rows per task for column sums: _CHUNK // inner)

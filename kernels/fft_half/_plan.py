@@ -5,8 +5,8 @@ from functools import lru_cache
 import numpy as np
 from numba import njit
 
-from ._fft_stages import stockham
-from ._simd import LANES
+from ._stages import stockham
+from ..cpu._simd import LANES
 
 MAX_DIRECT_PRIME = 31  # a prime factor above this: Bluestein for the whole length
 

@@ -1,11 +1,15 @@
 """linear, linear_relu, relu and their gradients on the GPU: cuBLAS GEMMs (the floor) and our
-epilogue kernels (kernels/gpu/linear.cu). Shapes as on the CPU: x (n, in), w (in, out), b (out,)."""
+epilogue kernels (linear.cu beside this file). Shapes as on the CPU: x (n, in), w (in, out), b (out,)."""
+
+from pathlib import Path
 
 import cupy
 
-from . import _alloc
-from ._modules import columns_by_rows, i32, i64, kernel, launch
-from .center import column_sums
+from ..gpu import _alloc
+from ..gpu._modules import columns_by_rows, i32, i64, kernel, launch
+from ..center.gpu import column_sums
+
+_SOURCE = Path(__file__).with_name("linear.cu")  # this op's CUDA kernels, compiled by CuPy per dtype
 
 
 def linear(x, w, b, apply_relu):
@@ -14,7 +18,7 @@ def linear(x, w, b, apply_relu):
     cupy.matmul(x, w, out=out)
     if (b is not None or apply_relu) and out.size:
         grid, block = columns_by_rows(cols, n)
-        kernel("linear", "bias_relu_epilogue", x.dtype)(
+        kernel(_SOURCE, "bias_relu_epilogue", x.dtype)(
             grid, block, (out, b if b is not None else out, i64(n), i32(cols), i32(b is not None), i32(apply_relu))
         )
     return out
@@ -22,13 +26,13 @@ def linear(x, w, b, apply_relu):
 
 def relu(x):
     out = _alloc.empty(x.shape, x.dtype)
-    launch(kernel("linear", "relu", x.dtype), x.size, x, out, i64(x.size))
+    launch(kernel(_SOURCE, "relu", x.dtype), x.size, x, out, i64(x.size))
     return out
 
 
 def relu_backward(grad_y, y):
     grad_x = _alloc.empty(y.shape, y.dtype)
-    launch(kernel("linear", "relu_mask", y.dtype), y.size, grad_y, y, grad_x, i64(y.size))
+    launch(kernel(_SOURCE, "relu_mask", y.dtype), y.size, grad_y, y, grad_x, i64(y.size))
     return grad_x
 
 

@@ -13,7 +13,7 @@ is (the outer product of a whole large batch would not fit).
 import numpy as np
 from numba import njit
 
-from . import _alloc
+from ..cpu import _alloc
 
 _PANEL_BYTES = 1 << 22  # pair products of one panel: 4 MiB
 _BACKWARD_PANEL_BYTES = 1 << 24  # larger in the backward: fewer panel sums of grad_w (two such buffers: 32 MiB)

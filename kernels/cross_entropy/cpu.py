@@ -1,4 +1,4 @@
-"""cross_entropy, mse_loss and their gradients on the CPU (Numba), each one fused pass.
+"""cross_entropy and its gradient on the CPU (Numba), each one fused pass.
 
 cross_entropy: logits (n, C) float, labels (n,) int64. A row's loss is
 logsumexp(row) - row[label], with the max subtracted first (1e4-sized logits stay
@@ -6,8 +6,6 @@ exact) and the exponentials summed in float64. The backward recomputes the row's
 logsumexp (the row is still in cache) and writes (softmax - onehot) * scale in the
 same pass, as llm.c's fused classifier does. Rows whose label is ignore_index add
 nothing and are left out of the mean's count.
-
-mse_loss: y and target of one shape, flattened; (y - t)^2 summed in float64.
 """
 
 import math
@@ -15,7 +13,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from . import _alloc
+from ..cpu import _alloc
 
 _PARALLEL_MIN_ELEMENTS = 1 << 16  # below this the rows go on one thread (waking the team costs more)
 
@@ -138,49 +136,3 @@ def cross_entropy_backward(grad_y, logits, labels, reduction, ignore_index):
     kernel = _cross_entropy_backward_parallel if logits.size >= _PARALLEL_MIN_ELEMENTS else _cross_entropy_backward_serial
     kernel(logits, labels, ignore_index, scales, grad)
     return grad
-
-
-@njit(cache=True)
-def _squared_error_sum(y, t):
-    total = 0.0
-    for i in range(y.size):
-        d = np.float64(y[i]) - np.float64(t[i])
-        total += d * d
-    return total
-
-
-@njit(cache=True)
-def _squared_errors(y, t, out):
-    for i in range(y.size):
-        d = y[i] - t[i]
-        out[i] = d * d
-
-
-def mse_loss(y, target, reduction):
-    if reduction == "none":
-        out = _alloc.empty(y.shape, y.dtype)
-        _squared_errors(y.reshape(-1), target.reshape(-1), out.reshape(-1))
-        return out
-    total = _squared_error_sum(y.reshape(-1), target.reshape(-1))
-    if reduction == "mean":
-        total = total / y.size if y.size else np.nan
-    return np.asarray(total, y.dtype)
-
-
-@njit(cache=True)
-def _mse_grad(y, t, scales, grad):
-    stride = 1 if scales.size > 1 else 0  # a scale per element ("none"), or one for all
-    for i in range(y.size):
-        grad[i] = 2 * (y[i] - t[i]) * scales[i * stride]
-
-
-def mse_loss_backward(grad_y, y, target, reduction):
-    """(grad_y_input, grad_target) = (2 (y - t) g, -that), g / size for "mean"."""
-    grad = _alloc.empty(y.shape, y.dtype)
-    if reduction == "none":
-        scales = np.ascontiguousarray(grad_y, y.dtype).reshape(-1)
-    else:
-        g = np.float64(grad_y) / (y.size if reduction == "mean" else 1)
-        scales = np.full(1, g, y.dtype)
-    _mse_grad(y.reshape(-1), target.reshape(-1), scales, grad.reshape(-1))
-    return grad, -grad

@@ -1,13 +1,16 @@
 """fft_half and its gradient on the GPU: cuFFT (the floor) and the backward's half-spectrum
-kernel (kernels/gpu/fft_half.cu). x (B, n) real; y (B, n // 2) complex."""
+kernel (fft_half.cu beside this file). x (B, n) real; y (B, n // 2) complex."""
 
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from cupy.cuda import cufft
 
-from . import _alloc
-from ._modules import columns_by_rows, i64, kernel
+from ..gpu import _alloc
+from ..gpu._modules import columns_by_rows, i64, kernel
+
+_SOURCE = Path(__file__).with_name("fft_half.cu")  # this op's CUDA kernels, compiled by CuPy per dtype
 
 _TYPES = {  # (real dtype, direction) -> cuFFT transform type
     (np.dtype(np.float32), "R2C"): cufft.CUFFT_R2C,
@@ -45,7 +48,7 @@ def fft_half_backward(grad_y, n):
         return grad_x
     h = _alloc.empty((rows, n_spec), grad_y.dtype)
     grid, block = columns_by_rows(n_spec, rows)
-    kernel("fft_half", "backward_spectrum", real)(
+    kernel(_SOURCE, "backward_spectrum", real)(
         grid, block, (grad_y.view(real), h.view(real), i64(rows), i64(half), i64(n_spec))
     )
     # Unnormalized C2R; it may overwrite h, which is ours to spend.

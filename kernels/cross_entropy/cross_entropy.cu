@@ -1,4 +1,4 @@
-// cross_entropy and mse_loss on the GPU. One block per row of logits: the row's max, then the sum
+// cross_entropy on the GPU. One block per row of logits: the row's max, then the sum
 // of exp(x - max) in double, then the loss; the gradient kernel recomputes the row's logsumexp and
 // writes (softmax - onehot) * scale in the same pass. Compiled once per dtype: -Dreal_t=float or
 // -Dreal_t=double (see kernels/gpu/_modules.py).
@@ -73,11 +73,4 @@ extern "C" __global__ void cross_entropy_grad_rows(const real_t* logits, const l
         for (long long j = threadIdx.x; j < classes; j += THREADS)
             out[j] = (real_t)((exp((double)row[j] - lse) - (j == label ? 1.0 : 0.0)) * scale);
     }
-}
-
-// grad[k] = 2 (y[k] - t[k]) * scales[k * scale_stride], a grid-stride loop.
-extern "C" __global__ void mse_grad(const real_t* y, const real_t* t, const real_t* scales, long long scale_stride,
-                                    real_t* grad, long long size) {
-    for (long long k = blockIdx.x * (long long)blockDim.x + threadIdx.x; k < size; k += (long long)gridDim.x * blockDim.x)
-        grad[k] = (real_t)2 * (y[k] - t[k]) * scales[k * scale_stride];
 }

@@ -15,7 +15,7 @@ larger prime factor. For a stage of radix r on sub-length Ls = r * mm with strid
 import numpy as np
 from numba import njit
 
-from ._simd import LANES, load, splat, store
+from ..cpu._simd import LANES, load, splat, store
 
 
 @njit(cache=True)

@@ -2,8 +2,8 @@
 
 Shapes: x (B, n) real; y and grad_y (B, n // 2) complex; grad_x (B, n).
 
-Our own FFT, no numpy.fft or scipy.fft (plans: _fft_plan; the complex transform of
-a block: _fft_stages). Where the speed comes from:
+Our own FFT, no numpy.fft or scipy.fft (plans: _plan; the complex transform of
+a block: _stages). Where the speed comes from:
 - Rows go LANES (8) at a time into a block, transposed and split into real and
   imaginary parts, so that one index of all 8 rows is one vector: every butterfly
   is whole vectors, and a block of up to a few thousand points stays in L1/L2.
@@ -19,10 +19,10 @@ a block: _fft_stages). Where the speed comes from:
 import numpy as np
 from numba import config, njit, prange
 
-from . import _alloc
-from ._fft_plan import complex_length, plan, views
-from ._fft_stages import transform
-from ._simd import LANES, load, load_tile, load_tile_pairs, splat, store, store_tile, store_tile_pairs
+from ..cpu import _alloc
+from ._plan import complex_length, plan, views
+from ._stages import transform
+from ..cpu._simd import LANES, load, load_tile, load_tile_pairs, splat, store, store_tile, store_tile_pairs
 
 # --- between LANES rows (LANES, ...) and a block: element (k, t) at LANES * k + t ---
 

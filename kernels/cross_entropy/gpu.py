@@ -1,11 +1,15 @@
-"""cross_entropy, mse_loss and their gradients on the GPU: one block per row of logits
-(kernels/gpu/losses.cu), sums in float64. Shapes as on the CPU: logits (n, C), labels (n,) int64."""
+"""cross_entropy and its gradient on the GPU: one block per row of logits
+(cross_entropy.cu beside this file), sums in float64. Shapes as on the CPU: logits (n, C), labels (n,) int64."""
+
+from pathlib import Path
 
 import cupy
 import numpy as np
 
-from . import _alloc
-from ._modules import THREADS, grid_for, i64, kernel, launch
+from ..gpu import _alloc
+from ..gpu._modules import THREADS, grid_for, i64, kernel
+
+_SOURCE = Path(__file__).with_name("cross_entropy.cu")  # this op's CUDA kernels, compiled by CuPy per dtype
 
 
 def first_bad_label(labels, classes, ignore_index):
@@ -18,7 +22,7 @@ def cross_entropy(logits, labels, reduction, ignore_index):
     n, classes = logits.shape
     losses = _alloc.empty(n, np.float64)
     if n:
-        kernel("losses", "cross_entropy_rows", logits.dtype)(
+        kernel(_SOURCE, "cross_entropy_rows", logits.dtype)(
             (grid_for(n),), (THREADS,), (logits, labels, losses, i64(n), i64(classes), i64(ignore_index))
         )
     if reduction == "none":
@@ -39,26 +43,8 @@ def cross_entropy_backward(grad_y, logits, labels, reduction, ignore_index):
         if reduction == "mean":
             scales = scales / (labels != ignore_index).sum()
     if n:
-        kernel("losses", "cross_entropy_grad_rows", logits.dtype)(
+        kernel(_SOURCE, "cross_entropy_grad_rows", logits.dtype)(
             (grid_for(n),), (THREADS,),
             (logits, labels, scales, i64(scales.size > 1), grad, i64(n), i64(classes), i64(ignore_index)),
         )
     return grad
-
-
-def mse_loss(y, target, reduction):
-    d = y - target
-    if reduction == "none":
-        return d * d
-    total = cupy.sum(d.astype(np.float64) ** 2)
-    return (total / y.size if reduction == "mean" else total).astype(y.dtype)
-
-
-def mse_loss_backward(grad_y, y, target, reduction):
-    grad = _alloc.empty(y.shape, y.dtype)
-    if reduction == "none":
-        scales = cupy.ascontiguousarray(grad_y, y.dtype).reshape(-1)
-    else:
-        scales = (cupy.asarray(grad_y, np.float64) / (y.size if reduction == "mean" else 1)).astype(y.dtype).reshape(1)
-    launch(kernel("losses", "mse_grad", y.dtype), y.size, y, target, scales, i64(scales.size > 1), grad, i64(y.size))
-    return grad, -grad

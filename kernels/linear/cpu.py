@@ -14,7 +14,7 @@ Two regimes:
 import numpy as np
 from numba import njit
 
-from . import _alloc
+from ..cpu import _alloc
 
 _TINY_FLOPS = 1 << 15  # n * in * out up to this: serial loop nest
 _PANEL_BYTES = 1 << 18  # output rows per GEMM panel: about 256 KiB of output...

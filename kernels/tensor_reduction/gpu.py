@@ -1,13 +1,16 @@
-"""tensor_reduction and its gradient on the GPU: pair packing (kernels/gpu/tensor_reduction.cu)
+"""tensor_reduction and its gradient on the GPU: pair packing (tensor_reduction.cu beside this file)
 around cuBLAS GEMMs, one panel of rows at a time, as on the CPU."""
 
 from functools import lru_cache
+from pathlib import Path
 
 import cupy
 import numpy as np
 
-from . import _alloc
-from ._modules import MAX_GRID_YZ, THREADS, grid_for, i32, i64, kernel, launch
+from ..gpu import _alloc
+from ..gpu._modules import MAX_GRID_YZ, THREADS, grid_for, i32, i64, kernel, launch
+
+_SOURCE = Path(__file__).with_name("tensor_reduction.cu")  # this op's CUDA kernels, compiled by CuPy per dtype
 
 _PANEL_BYTES = 1 << 28  # pair products of one panel: 256 MiB
 
@@ -22,7 +25,7 @@ def _pairs(n_in: int, device: int):
 def _pair_weights(w, pair_i, pair_j, diagonal_scale):
     n_in, _, n_out = w.shape
     wp = _alloc.empty((pair_i.size, n_out), w.dtype)
-    launch(kernel("tensor_reduction", "pack_pair_weights", w.dtype), wp.size,
+    launch(kernel(_SOURCE, "pack_pair_weights", w.dtype), wp.size,
            w, pair_i, pair_j, wp, i32(n_in), i32(n_out), i64(pair_i.size), w.dtype.type(diagonal_scale))
     return wp
 
@@ -37,7 +40,7 @@ def _pair_products(xs, pair_i, pair_j, pairs):
     n_pairs = pair_i.size
     gx = (n_pairs + THREADS - 1) // THREADS
     gy = min(m, MAX_GRID_YZ, max(1, grid_for(1 << 30) // gx))
-    kernel("tensor_reduction", "pair_products", xs.dtype)(
+    kernel(_SOURCE, "pair_products", xs.dtype)(
         (gx, gy), (THREADS,), (xs, pair_i, pair_j, pairs, i64(m), i32(n_in), i64(n_pairs))
     )
 
@@ -66,7 +69,7 @@ def tensor_reduction_backward(grad_y, x, w):
     panel = _panel_rows(n_pairs, x.itemsize)
     pairs = _alloc.empty((min(panel, n), n_pairs), x.dtype)
     u = _alloc.empty(pairs.shape, x.dtype)
-    contract = kernel("tensor_reduction", "contract_pairs", x.dtype)
+    contract = kernel(_SOURCE, "contract_pairs", x.dtype)
     for r0 in range(0, n, panel):
         m = min(panel, n - r0)
         xs, gs = x[r0 : r0 + m], grad_y[r0 : r0 + m]
@@ -75,6 +78,6 @@ def tensor_reduction_backward(grad_y, x, w):
         cupy.matmul(gs, wsym.T, out=u[:m])
         launch(contract, m * n_in, xs, u, grad_x[r0 : r0 + m], i64(m), i32(n_in), i64(n_pairs))
     grad_w = _alloc.empty(w.shape, w.dtype)
-    launch(kernel("tensor_reduction", "unpack_pair_grads", x.dtype), gp.size,
+    launch(kernel(_SOURCE, "unpack_pair_grads", x.dtype), gp.size,
            gp, pair_i, pair_j, grad_w, i32(n_in), i32(w.shape[2]), i64(n_pairs))
     return grad_x, grad_w
