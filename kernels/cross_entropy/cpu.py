@@ -2,7 +2,7 @@
 
 cross_entropy: logits (n, C) float, labels (n,) int64. A row's loss is
 logsumexp(row) - row[label], with the max subtracted first (1e4-sized logits stay
-exact) and the exponentials summed in float64. The backward recomputes the row's
+exact) and the exponentials summed in float64 by our vectorizing exp (cpu/_math.py). The backward recomputes the row's
 logsumexp (the row is still in cache) and writes (softmax - onehot) * scale in the
 same pass, as llm.c's fused classifier does. Rows whose label is ignore_index add
 nothing and are left out of the mean's count.
@@ -14,6 +14,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..cpu import _alloc
+from ..cpu._math import exp_nonpositive
 
 _PARALLEL_MIN_ELEMENTS = 1 << 16  # below this the rows go on one thread (waking the team costs more)
 
@@ -28,18 +29,24 @@ def first_bad_label(labels, classes, ignore_index):
     return -1
 
 
+@njit(cache=True, fastmath={"reassoc"})  # reassociation lets the sum vectorize; NaN and inf still propagate
+def _sum_exp(row, shift):
+    total = 0.0
+    for j in range(row.size):
+        total += exp_nonpositive(np.float64(row[j]) - shift)
+    return total
+
+
 @njit(cache=True)
 def _logsumexp(row):
-    """log(sum(exp(row))) in float64, the max subtracted first; NaN anywhere gives NaN."""
+    """log(sum(exp(row))) in float64, the max subtracted first; NaN or +inf anywhere gives NaN, as PyTorch's
+    log_softmax has it (+inf - +inf)."""
     m = row[0]
     for j in range(1, row.size):
         if row[j] > m:
             m = row[j]
     shift = np.float64(m)
-    total = 0.0
-    for j in range(row.size):
-        total += math.exp(np.float64(row[j]) - shift)
-    return shift + math.log(total)
+    return shift + math.log(_sum_exp(row, shift))
 
 
 @njit(cache=True)
@@ -87,6 +94,12 @@ def cross_entropy(logits, labels, reduction, ignore_index):
 
 
 @njit(cache=True)
+def _softmax_times(row, lse, scale, out):
+    for j in range(row.size):
+        out[j] = exp_nonpositive(np.float64(row[j]) - lse) * scale
+
+
+@njit(cache=True)
 def _row_grad(logits, labels, ignore_index, i, scale, grad):
     row, out = logits[i], grad[i]
     label = labels[i]
@@ -94,9 +107,7 @@ def _row_grad(logits, labels, ignore_index, i, scale, grad):
         for j in range(row.size):
             out[j] = 0
         return
-    lse = _logsumexp(row)
-    for j in range(row.size):
-        out[j] = math.exp(np.float64(row[j]) - lse) * scale
+    _softmax_times(row, _logsumexp(row), scale, out)
     out[label] -= scale
 
 
