@@ -3,7 +3,7 @@ it has no gradient). PyTorch's formulas; cpu.py and gpu.py beside this file."""
 
 import numpy as np
 
-from .._dispatch import Backends, device_for, xp_for
+from .._dispatch import Backends, device_for, ready_for_cpu, xp_for
 
 _backends = Backends(__name__)
 
@@ -15,12 +15,27 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, 
     param, grad and the moments exp_avg, exp_avg_sq (and max_exp_avg_sq, for amsgrad) have one shape and
     dtype, on one device; param and the moments are updated in place, in one pass. step counts from 1.
     """
+    arrays = (param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq)
+    shape = param.shape
+    if ready_for_cpu(arrays) and all(a is None or a.shape == shape for a in arrays):
+        device = "cpu"  # the common case, an optimizer's own buffers: a few attribute reads
+    else:
+        device, grad = _check(arrays)
+    if not isinstance(step, (int, np.integer)) or step < 1:
+        raise ValueError(f"adam_update: step must be an int >= 1, got {step!r}")
+    beta1, beta2 = betas
+    _backends[device].adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, int(step), lr, beta1, beta2, eps,
+                                  weight_decay, decoupled_weight_decay)
+
+
+def _check(arrays):
+    """(device, grad C-contiguous) for arrays that fit adam_update, or the error saying which does not."""
     op = "adam_update"
-    arrays = {"param": param, "grad": grad, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq,
-              "max_exp_avg_sq": max_exp_avg_sq}
-    device = device_for(op, *arrays.values())
+    names = ("param", "grad", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+    param = arrays[0]
+    device = device_for(op, *arrays)
     xp = xp_for(device)
-    for name, a in arrays.items():
+    for name, a in zip(names, arrays):
         if a is None:
             continue
         if not isinstance(a, xp.ndarray):
@@ -30,9 +45,5 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, 
         if a.dtype != param.dtype or np.dtype(a.dtype).kind != "f":
             raise TypeError(f"{op}: every array must have param's float dtype {param.dtype}; {name} is {a.dtype}")
         if name != "grad" and not a.flags.c_contiguous:
-            raise ValueError(f"{op}: {name} is written in place and must be C-contiguous")
-    if not isinstance(step, (int, np.integer)) or step < 1:
-        raise ValueError(f"{op}: step must be an int >= 1, got {step!r}")
-    beta1, beta2 = betas
-    _backends[device].adam_update(param, xp.ascontiguousarray(grad), exp_avg, exp_avg_sq, max_exp_avg_sq, int(step),
-                                  lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay)
+            raise ValueError(f"{op}: {name} must be C-contiguous (param and the moments are written in place)")
+    return device, xp.ascontiguousarray(arrays[1])
