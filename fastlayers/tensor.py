@@ -76,7 +76,10 @@ def record(forward, inputs, backward, options=None):
         if isinstance(a, ArrayOps):
             if refs is None:
                 arrays, refs = list(inputs), [None] * len(inputs)
-            refs[i], arrays[i] = a._as_input(tape)
+            if type(a) is Tensor and a.tape is tape:  # the common case, without a method call
+                refs[i], arrays[i] = a.key, a.data
+            else:
+                refs[i], arrays[i] = a._as_input(tape)
     if refs is None:  # nothing tracked: constants in, a constant out
         return forward(*inputs, **options) if options else forward(*inputs)
     y = forward(*arrays, **options) if options else forward(*arrays)
