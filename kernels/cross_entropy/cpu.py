@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..cpu import _alloc
-from ..cpu._math import exp_nonpositive
+from ..cpu._math import exp_nonpositive, row_max
 
 _PARALLEL_MIN_ELEMENTS = 1 << 16  # below this the rows go on one thread (waking the team costs more)
 
@@ -41,28 +41,27 @@ def _sum_exp(row, shift):
 def _logsumexp(row):
     """log(sum(exp(row))) in float64, the max subtracted first; NaN or +inf anywhere gives NaN, as PyTorch's
     log_softmax has it (+inf - +inf)."""
-    m = row[0]
-    for j in range(1, row.size):
-        if row[j] > m:
-            m = row[j]
-    shift = np.float64(m)
+    shift = np.float64(row_max(row))
     return shift + math.log(_sum_exp(row, shift))
 
 
 @njit(cache=True)
-def _row_loss(logits, labels, ignore_index, i):
+def _row_loss(logits, labels, ignore_index, i, lse):
+    """(row i's loss, 1), or (0, 0) for an ignored row; lse[i] = the row's logsumexp, kept for the backward."""
     label = labels[i]
     if label == ignore_index:
+        lse[i] = np.nan
         return 0.0, 0
     row = logits[i]
-    return _logsumexp(row) - np.float64(row[label]), 1
+    lse[i] = _logsumexp(row)
+    return lse[i] - np.float64(row[label]), 1
 
 
 @njit(cache=True)
-def _cross_entropy_serial(logits, labels, ignore_index, losses):
+def _cross_entropy_serial(logits, labels, ignore_index, losses, lse):
     total, count = 0.0, 0
     for i in range(logits.shape[0]):
-        loss, used = _row_loss(logits, labels, ignore_index, i)
+        loss, used = _row_loss(logits, labels, ignore_index, i, lse)
         losses[i] = loss
         total += loss
         count += used
@@ -70,10 +69,10 @@ def _cross_entropy_serial(logits, labels, ignore_index, losses):
 
 
 @njit(cache=True, parallel=True)
-def _cross_entropy_parallel(logits, labels, ignore_index, losses):
+def _cross_entropy_parallel(logits, labels, ignore_index, losses, lse):
     total, count = 0.0, 0
     for i in prange(logits.shape[0]):
-        loss, used = _row_loss(logits, labels, ignore_index, i)
+        loss, used = _row_loss(logits, labels, ignore_index, i, lse)
         losses[i] = loss
         total += loss
         count += used
@@ -81,16 +80,18 @@ def _cross_entropy_parallel(logits, labels, ignore_index, losses):
 
 
 def cross_entropy(logits, labels, reduction, ignore_index):
-    """reduction "mean" or "sum": a 0-d array in logits' dtype; "none": (n,)."""
+    """(loss, lse): reduction "mean" or "sum", a 0-d array in logits' dtype, "none", (n,); lse (n,) float64,
+    each row's logsumexp, which spares the backward two passes over the row."""
     n = logits.shape[0]
     losses = _alloc.empty(n, np.float64)
+    lse = _alloc.empty(n, np.float64)
     kernel = _cross_entropy_parallel if logits.size >= _PARALLEL_MIN_ELEMENTS else _cross_entropy_serial
-    total, count = kernel(logits, labels, ignore_index, losses)
+    total, count = kernel(logits, labels, ignore_index, losses, lse)
     if reduction == "none":
-        return losses.astype(logits.dtype)
+        return losses.astype(logits.dtype), lse
     if reduction == "mean":
         total = total / count if count else np.nan  # PyTorch's: every label ignored gives NaN
-    return np.asarray(total, logits.dtype)
+    return np.asarray(total, logits.dtype), lse
 
 
 @njit(cache=True)
@@ -100,14 +101,15 @@ def _softmax_times(row, lse, scale, out):
 
 
 @njit(cache=True)
-def _row_grad(logits, labels, ignore_index, i, scale, grad):
+def _row_grad(logits, labels, ignore_index, i, scale, lse, grad):
+    """Row i of the gradient; lse: the forward's logsumexp per row, or an empty array to compute it here."""
     row, out = logits[i], grad[i]
     label = labels[i]
     if label == ignore_index:
         for j in range(row.size):
             out[j] = 0
         return
-    _softmax_times(row, _logsumexp(row), scale, out)
+    _softmax_times(row, lse[i] if lse.size else _logsumexp(row), scale, out)
     out[label] -= scale
 
 
@@ -120,21 +122,27 @@ def _count_used(labels, ignore_index):
 
 
 @njit(cache=True)
-def _cross_entropy_backward_serial(logits, labels, ignore_index, scales, grad):
+def _cross_entropy_backward_serial(logits, labels, ignore_index, scales, lse, grad):
     stride = 1 if scales.size > 1 else 0  # a scale per row ("none"), or one for all
     for i in range(logits.shape[0]):
-        _row_grad(logits, labels, ignore_index, i, scales[i * stride], grad)
+        _row_grad(logits, labels, ignore_index, i, scales[i * stride], lse, grad)
 
 
 @njit(cache=True, parallel=True)
-def _cross_entropy_backward_parallel(logits, labels, ignore_index, scales, grad):
+def _cross_entropy_backward_parallel(logits, labels, ignore_index, scales, lse, grad):
     stride = 1 if scales.size > 1 else 0
     for i in prange(logits.shape[0]):
-        _row_grad(logits, labels, ignore_index, i, scales[i * stride], grad)
+        _row_grad(logits, labels, ignore_index, i, scales[i * stride], lse, grad)
 
 
-def cross_entropy_backward(grad_y, logits, labels, reduction, ignore_index):
-    """grad_logits (n, C) = (softmax - onehot) * grad_y (per row for "none"; / count for "mean")."""
+_NO_LSE = np.zeros(0, np.float64)
+
+
+def cross_entropy_backward(grad_y, logits, labels, reduction, ignore_index, lse=None):
+    """grad_logits (n, C) = (softmax - onehot) * grad_y (per row for "none"; / count for "mean").
+
+    lse: the forward's logsumexp per row, if the caller has it; else it is recomputed.
+    """
     grad = _alloc.empty(logits.shape, logits.dtype)
     if reduction == "none":
         scales = np.asarray(grad_y, np.float64).reshape(-1)
@@ -145,5 +153,5 @@ def cross_entropy_backward(grad_y, logits, labels, reduction, ignore_index):
             g = g / count if count else np.nan
         scales = np.full(1, g)
     kernel = _cross_entropy_backward_parallel if logits.size >= _PARALLEL_MIN_ELEMENTS else _cross_entropy_backward_serial
-    kernel(logits, labels, ignore_index, scales, grad)
+    kernel(logits, labels, ignore_index, scales, _NO_LSE if lse is None else lse, grad)
     return grad

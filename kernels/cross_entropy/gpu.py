@@ -26,14 +26,14 @@ def cross_entropy(logits, labels, reduction, ignore_index):
             (grid_for(n),), (THREADS,), (logits, labels, losses, i64(n), i64(classes), i64(ignore_index))
         )
     if reduction == "none":
-        return losses.astype(logits.dtype)
+        return losses.astype(logits.dtype), None
     total = losses.sum()
     if reduction == "mean":
         total = total / (labels != ignore_index).sum()  # 0 / 0: NaN, as PyTorch's
-    return total.astype(logits.dtype)
+    return total.astype(logits.dtype), None  # the backward recomputes each row's logsumexp
 
 
-def cross_entropy_backward(grad_y, logits, labels, reduction, ignore_index):
+def cross_entropy_backward(grad_y, logits, labels, reduction, ignore_index, lse=None):
     n, classes = logits.shape
     grad = _alloc.empty(logits.shape, logits.dtype)
     if reduction == "none":

@@ -93,7 +93,7 @@ def test_every_spelling_of_the_loop_gives_the_same_gradients(spelling, rng):
         loss.backward()
     elif spelling == "criterion module":
         loss = fl.CrossEntropyLoss()(net(x), t)
-        assert type(loss) is np.ndarray and loss.shape == ()
+        assert isinstance(loss, np.ndarray) and loss.shape == ()
         fl.backward(loss)
     else:
         y = net(x)

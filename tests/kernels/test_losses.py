@@ -139,3 +139,17 @@ def test_mse_loss_matches_pytorch(torch, reduction, rng):
     expected.backward(torch.ones_like(expected))
     grad, _ = kernels.mse_loss_backward(np.ones(np.shape(got), np.float32), got, y, t, reduction)
     np.testing.assert_allclose(grad, ty.grad.numpy(), rtol=1e-6)
+
+
+def test_the_backward_uses_the_forwards_logsumexp_only_for_its_own_logits(rng):
+    logits, labels = _problem(rng, 50, 7, np.float32, ignored=3)
+    loss = kernels.cross_entropy(logits, labels)
+    assert loss.saved is not None  # each row's logsumexp, kept for the backward
+    g = np.ones((), np.float32)
+    with_saved, _ = kernels.cross_entropy_backward(g, loss, logits, labels)
+    recomputed, _ = kernels.cross_entropy_backward(g, None, logits, labels)
+    np.testing.assert_allclose(with_saved, recomputed, rtol=1e-6, atol=1e-9)
+    other = logits * 2  # another array: its gradient must not use loss's logsumexp
+    expected, _ = kernels.cross_entropy_backward(g, None, other, labels)
+    np.testing.assert_array_equal(kernels.cross_entropy_backward(g, loss, other, labels)[0], expected)
+    assert (loss * 2).saved is None and loss.copy().saved is None
