@@ -1,4 +1,4 @@
-"""Import time and each kernel's first call in a fresh process, with Numba's cache cold and warm.
+"""Import time and each op's first calls (on its test examples) in a fresh process, Numba's cache cold and warm.
 
 Run: python -m bench.first_call
 Each measurement runs in its own interpreter; "cold" points NUMBA_CACHE_DIR at
@@ -17,29 +17,17 @@ t = time.perf_counter()
 import kernels
 import_s = time.perf_counter() - t
 import numpy as np
-rng = np.random.default_rng(0)
-x = rng.standard_normal((4, 8), dtype=np.float32)
-w = rng.standard_normal((8, 5), dtype=np.float32)
-b = rng.standard_normal(5, dtype=np.float32)
-wt = rng.standard_normal((8, 8, 5), dtype=np.float32)
-g = rng.standard_normal((4, 5), dtype=np.float32)
-gf = (rng.standard_normal((4, 4)) + 1j * rng.standard_normal((4, 4))).astype(np.complex64)
-y = np.maximum(x @ w + b, 0)
-calls = {
-    "linear_relu": lambda: kernels.linear_relu(x, w, b),
-    "linear_relu_backward": lambda: kernels.linear_relu_backward(g, y, x, w, b),
-    "center": lambda: kernels.center(x),
-    "center axis=0": lambda: kernels.center(x, 0),
-    "tensor_reduction": lambda: kernels.tensor_reduction(x, wt),
-    "tensor_reduction_backward": lambda: kernels.tensor_reduction_backward(g, None, x, wt),
-    "fft_half": lambda: kernels.fft_half(x),
-    "fft_half_backward": lambda: kernels.fft_half_backward(gf, None, x),
-}
 out = {"import": import_s}
-for name, call in calls.items():
+for op in kernels.OPS:  # each op on all its test examples, in float32: forwards, then backwards
+    examples = [([a.astype(np.float32) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a for a in inputs],
+                 options) for inputs, options in op.examples(np.random.default_rng(0))]
     t = time.perf_counter()
-    call()
-    out[name] = time.perf_counter() - t
+    ys = [op.forward(*inputs, **options) for inputs, options in examples]
+    out[op.name] = time.perf_counter() - t
+    t = time.perf_counter()
+    for y, (inputs, options) in zip(ys, examples):
+        op.backward(np.ones_like(y), y, *inputs, **options)
+    out[op.name + "_backward"] = time.perf_counter() - t
 print(json.dumps(out))
 """
 

@@ -18,7 +18,7 @@ from ._cores import share_cores_with_blas
 
 share_cores_with_blas()  # first: before this process loads OpenMP, if it has not yet
 
-from ._op import Op  # noqa: E402
+from ._op import Case, GpuCase, Op  # noqa: E402
 from ._ops import OPS  # noqa: E402
 from .adam import adam_update  # noqa: E402
 
@@ -29,5 +29,5 @@ for _op in OPS:
 from . import reference  # noqa: E402
 
 __all__ = [*(_op.name for _op in OPS), *(f"{_op.name}_backward" for _op in OPS), "adam_update", "reference", "OPS",
-           "Op"]
+           "Op", "Case", "GpuCase"]
 del _op

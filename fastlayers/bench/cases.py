@@ -9,7 +9,7 @@ All inputs are standard-normal data (never zeros), made fresh from a seeded gene
 import numpy as np
 
 import kernels
-from kernels._op import Case
+from kernels import Case
 from kernels.cross_entropy import numpy_cross_entropy
 from kernels.linear import linear_inputs, numpy_linear_relu, torch_linear_relu
 from kernels.tensor_reduction import numpy_outer_gemm, tensor_reduction_inputs
