@@ -14,7 +14,7 @@ from .module import Module, ModuleList, Sequential
 from .parameter import Parameter
 from .tensor import Tensor
 from .random import manual_seed
-from .serialization import load, save
+from .serialization import CheckpointError, load, save
 
 __all__ = [
     "Parameter",
@@ -42,4 +42,5 @@ __all__ = [
     "manual_seed",
     "save",
     "load",
+    "CheckpointError",
 ]
