@@ -108,15 +108,33 @@ def ready_for_cpu(arrays) -> bool:
     return dtype in _FLOAT_DTYPES
 
 
-def prepare(op: str, names: tuple, arrays: tuple):
+def _check_present(op, names, arrays, optional):
+    for name, a in zip(names, arrays):
+        if a is None and name not in optional:
+            raise TypeError(f"{op}: {name} is None; expected an array")
+
+
+def prepare(op: str, names: tuple, arrays: tuple, check=None, optional=()):
     """(device, arrays in their common float dtype, C-contiguous, of the device's kind).
 
-    The common case — NumPy arrays already fit — costs a few attribute reads.
+    check(*arrays), the op's shape checks, runs on the arrays as given (lists read as
+    arrays), before any conversion: a mismatched 400 MB Fortran-order input raises at
+    once rather than after its copy, and a broadcast (stride-0) view is never
+    materialized for an error. Only the names in optional may be None. The common
+    case — NumPy arrays already fit — costs a few attribute reads.
     """
+    for a in arrays:
+        if a is None:
+            _check_present(op, names, arrays, optional)
+            break
     if ready_for_cpu(arrays):
+        if check is not None:
+            check(*arrays)
         return "cpu", arrays
     device = device_for(op, *arrays)
     xp = xp_for(device)
     named = as_arrays(xp, op, **dict(zip(names, arrays)))
     dtype = compute_dtype(op, **named)
+    if check is not None:
+        check(*named.values())
     return device, cast_contiguous(xp, dtype, *named.values())

@@ -32,12 +32,17 @@ def compute_dtype(op: str, **arrays) -> np.dtype:
 
 
 def as_arrays(xp, op: str, **arrays):
-    """Turn every argument into an array of xp (lists and scalars included)."""
+    """Turn every argument into an array of xp (lists and scalars included); None stays None."""
     out = {}
     for name, a in arrays.items():
         if a is None:
             out[name] = None
             continue
+        if isinstance(a, np.ma.MaskedArray):
+            raise TypeError(
+                f"{op}: {name} is a masked array, whose mask the kernels would ignore; "
+                f"pass {name}.filled(value) (or {name}.data) for the values you mean"
+            )
         try:
             out[name] = xp.asarray(a)
         except (TypeError, ValueError) as e:
@@ -70,6 +75,8 @@ def normalize_axes(op: str, axis, ndim: int) -> tuple:
         return tuple(range(ndim))
     if type(axis) is int and -ndim <= axis < ndim:  # the common case, quickly
         return (axis % ndim,)
+    if not isinstance(axis, (int, np.integer, tuple, list)) or isinstance(axis, bool):
+        raise TypeError(f"{op}: axis must be None, an int or a tuple of ints, got {axis!r}")
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     out = []
     for ax in axes:

@@ -18,7 +18,7 @@ from .layout import center_by_layout
 from ..cpu import _alloc
 from ..cpu._threads import PARALLEL_MIN_ELEMENTS
 
-_SUM_BLOCK = 256  # elements summed in the input's dtype before joining the float64 total
+_SUM_BLOCK = 256  # elements summed by one vectorized loop before joining the total
 _CHUNK = 1 << 16  # elements per thread task on a flat array (rows per task for column sums: _CHUNK // inner)
 
 
@@ -28,25 +28,26 @@ _CHUNK = 1 << 16  # elements per thread task on a flat array (rows per task for 
 
 
 @njit(cache=True, fastmath={"reassoc"})  # reassociation lets the sum vectorize; NaN and inf still propagate
-def _sum_block(a, zero):
-    """Sum of a short block in a's own dtype (zero: a 0 of that dtype), 8 lanes wide."""
-    acc = zero
+def _sum_block(a):
+    """Sum of a short block in float64, 4 lanes wide (float32 values are exact in float64)."""
+    acc = 0.0
     for i in range(a.size):
-        acc += a[i]
+        acc += np.float64(a[i])
     return acc
 
 
 @njit(cache=True)
 def _sum(a, i0, i1):
-    """Sum of a[i0:i1] (1-D contiguous) in float64: blocks of 256 in a's dtype, the blocks in float64.
+    """Sum of a[i0:i1] (1-D contiguous) in float64, in blocks of 256.
 
-    A float32 block of 256 rounds like NumPy's pairwise leaves (8 lanes of 32);
-    the float64 total then keeps 10^7 values as exact as a pairwise tree would.
+    Every float32 value and every partial sum of a block is exact or rounded in
+    float64, so the mean of a constant array is that constant exactly (summed in
+    float32 blocks, 7 copies of 54321.123 centered to 5.6e-4, not 0), and the mean
+    of 10^7 values is better than NumPy's float32 pairwise sum.
     """
-    zero = a.dtype.type(0)
     total = 0.0
     for b0 in range(i0, i1, _SUM_BLOCK):
-        total += _sum_block(a[b0 : min(i1, b0 + _SUM_BLOCK)], zero)
+        total += _sum_block(a[b0 : min(i1, b0 + _SUM_BLOCK)])
     return total
 
 

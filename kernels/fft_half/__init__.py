@@ -83,7 +83,9 @@ def fft_half_backward(grad_y, y, x, n=None):
     dt = np.dtype(grad_y.dtype)
     if dt.kind not in "biufc":
         raise TypeError(f"{op}: grad_y has dtype {dt}; expected a complex or real numeric array")
-    cdtype = np.complex64 if dt in (np.complex64, np.float32, np.float16) else np.complex128
+    # by kind and size, not equality: a big-endian >c8 or >f4 gradient is single precision too
+    single = (dt.kind == "c" and dt.itemsize <= 8) or (dt.kind in "f" and dt.itemsize <= 4)
+    cdtype = np.complex64 if single else np.complex128
     return _run_backward(device, xp.ascontiguousarray(grad_y, dtype=cdtype), y, x, int(n))
 
 

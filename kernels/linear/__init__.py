@@ -7,6 +7,8 @@ panel is in cache (the chapter's tiny sizes: one Numba loop nest); the GPU's
 (gpu.py, linear.cu) run cuBLAS and an epilogue kernel.
 """
 
+from functools import partial
+
 import numpy as np
 
 from .._dispatch import Backends, overridable, prepare
@@ -37,7 +39,9 @@ def reference_linear_backward(grad_y, y, x, w, b=None):
 
 
 def reference_relu_backward(grad_y, y, x):
-    return (grad_y * (y > 0),)
+    # np.where, not grad_y * (y > 0): a NaN or inf gradient where y <= 0 is 0, as in the kernels and
+    # PyTorch's threshold_backward (the multiplication would give NaN there)
+    return (np.where(y > 0, grad_y, 0),)
 
 
 def reference_linear_relu_backward(grad_y, y, x, w, b=None):
@@ -87,10 +91,11 @@ def unbatched(y2, x):
 
 # --- forward ---
 
+_CHECK_FORWARD = {op: partial(_check, op) for op in ("linear", "linear_relu")}
+
 
 def _linear(op, apply_relu, x, w, b):
-    device, (x, w, b) = prepare(op, ("x", "w", "b"), (x, w, b))
-    _check(op, x, w, b)
+    device, (x, w, b) = prepare(op, ("x", "w", "b"), (x, w, b), _CHECK_FORWARD[op], optional=("b",))
     if x.ndim == 2:  # the common case, without reshapes
         return _backends[device].linear(x, w, b, apply_relu)
     return unbatched(_backends[device].linear(batched(x), w, b, apply_relu), x)
@@ -138,14 +143,18 @@ def _run_linear_relu_backward(device, grad_y, y, x, w, b=None):
     return _run_linear_backward(True, device, grad_y, y, x, w, b)
 
 
-def _linear_backward(op, mask, grad_y, y, x, w, b):
-    device, (grad_y, y, x, w) = prepare(op, ("grad_y", "y", "x", "w"), (grad_y, y, x, w))
+def _check_backward(op, mask, grad_y, y, x, w):
     _check(op, x, w)
     check_grad_y(op, grad_y, x, w)
     if mask:
-        if y is None:
-            raise TypeError(f"{op}: y, the forward's output, is needed: its mask y > 0 is the ReLU's gradient")
         check_same_shape(op, "grad_y", grad_y, "y", y)
+
+
+def _linear_backward(op, mask, grad_y, y, x, w, b):
+    if mask and y is None:
+        raise TypeError(f"{op}: y, the forward's output, is needed: its mask y > 0 is the ReLU's gradient")
+    device, (grad_y, y, x, w) = prepare(op, ("grad_y", "y", "x", "w"), (grad_y, y, x, w),
+                                        partial(_check_backward, op, mask), optional=("y",))
     return _run_linear_backward(mask, device, grad_y, y, x, w, b)
 
 
@@ -164,6 +173,10 @@ def linear_relu_backward(grad_y, y, x, w, b=None):
     return _linear_backward("linear_relu_backward", True, grad_y, y, x, w, b)
 
 
+def _check_relu_backward(grad_y, y):
+    check_same_shape("relu_backward", "grad_y", grad_y, "y", y)
+
+
 def _run_relu_backward(device, grad_y, y, x):
     return (_backends[device].relu_backward(grad_y, y),)
 
@@ -171,8 +184,7 @@ def _run_relu_backward(device, grad_y, y, x):
 @overridable
 def relu_backward(grad_y, y, x):
     """(grad_x,): grad_y where y > 0, else 0; y is relu's output, any shape (x is not needed: None will do)."""
-    device, (grad_y, y) = prepare("relu_backward", ("grad_y", "y"), (grad_y, y))
-    check_same_shape("relu_backward", "grad_y", grad_y, "y", y)
+    device, (grad_y, y) = prepare("relu_backward", ("grad_y", "y"), (grad_y, y), _check_relu_backward)
     return _run_relu_backward(device, grad_y, y, x)
 
 

@@ -4,6 +4,8 @@ input and target of one shape; the sum accumulates in float64; the backward,
 2 (input - target) * grad_y, is one pass, and target's gradient its negative.
 """
 
+from functools import partial
+
 from .._dispatch import Backends, overridable, prepare
 from .._op import Op
 from .._validate import check_same_shape
@@ -27,12 +29,20 @@ def reference_mse_loss_backward(grad_y, y, input, target, reduction="mean"):
 # --- forward and backward ---
 
 
+def _check_forward(input, target):
+    check_same_shape("mse_loss", "input", input, "target", target)
+
+
+def _check_backward(reduction, grad_y, input, target):
+    check_same_shape("mse_loss_backward", "input", input, "target", target)
+    check_loss_grad("mse_loss_backward", grad_y, reduction, input.shape)
+
+
 @overridable
 def mse_loss(input, target, reduction="mean"):
     """Mean (or sum, or elementwise with "none") of (input - target)^2, input and target of one shape."""
-    device, (input, target) = prepare("mse_loss", ("input", "target"), (input, target))
     check_reduction("mse_loss", reduction)
-    check_same_shape("mse_loss", "input", input, "target", target)
+    device, (input, target) = prepare("mse_loss", ("input", "target"), (input, target), _check_forward)
     return _backends[device].mse_loss(input, target, reduction)
 
 
@@ -44,10 +54,9 @@ def _run_backward(device, grad_y, y, input, target, reduction="mean"):
 def mse_loss_backward(grad_y, y, input, target, reduction="mean"):
     """(grad_input, grad_target) = (2 (input - target) grad_y [/ size], the negative); y may be None."""
     op = "mse_loss_backward"
-    device, (grad_y, input, target) = prepare(op, ("grad_y", "input", "target"), (grad_y, input, target))
     check_reduction(op, reduction)
-    check_same_shape(op, "input", input, "target", target)
-    check_loss_grad(op, grad_y, reduction, input.shape)
+    device, (grad_y, input, target) = prepare(op, ("grad_y", "input", "target"), (grad_y, input, target),
+                                              partial(_check_backward, reduction))
     return _run_backward(device, grad_y, y, input, target, reduction)
 
 

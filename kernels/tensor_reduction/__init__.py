@@ -47,11 +47,19 @@ def _check(op, x, w):
         )
 
 
+def _check_forward(x, w):
+    _check("tensor_reduction", x, w)
+
+
+def _check_backward(grad_y, x, w):
+    _check("tensor_reduction_backward", x, w)
+    check_grad_y("tensor_reduction_backward", grad_y, x, w)
+
+
 @overridable
 def tensor_reduction(x, w):
     """y[..., k] = sum_ij w[i, j, k] x[..., i] x[..., j].  x (..., I), at least 1-D, w (I, I, K) → (..., K)."""
-    device, (x, w) = prepare("tensor_reduction", ("x", "w"), (x, w))
-    _check("tensor_reduction", x, w)
+    device, (x, w) = prepare("tensor_reduction", ("x", "w"), (x, w), _check_forward)
     return unbatched(_backends[device].tensor_reduction(batched(x), w), x)
 
 
@@ -64,10 +72,7 @@ def _run_backward(device, grad_y, y, x, w):
 @overridable
 def tensor_reduction_backward(grad_y, y, x, w):
     """(grad_x (..., I), grad_w (I, I, K)) of y = tensor_reduction(x, w) (y is not needed: None will do)."""
-    op = "tensor_reduction_backward"
-    device, (grad_y, x, w) = prepare(op, ("grad_y", "x", "w"), (grad_y, x, w))
-    _check(op, x, w)
-    check_grad_y(op, grad_y, x, w)
+    device, (grad_y, x, w) = prepare("tensor_reduction_backward", ("grad_y", "x", "w"), (grad_y, x, w), _check_backward)
     return _run_backward(device, grad_y, y, x, w)
 
 
