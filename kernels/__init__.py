@@ -14,9 +14,10 @@ OpenMP and OpenBLAS threads spin (see ``kernels._cores``), so that Numba's threa
 and BLAS's take turns on the cores without waiting on each other.
 """
 
-from ._cores import share_cores_with_blas
+from ._cores import cache_outside_the_package, share_cores_with_blas
 
 share_cores_with_blas()  # first: before this process loads OpenMP, if it has not yet
+cache_outside_the_package()  # before any kernel is compiled
 
 from ._op import Case, GpuCase, Op  # noqa: E402
 from ._ops import OPS  # noqa: E402

@@ -22,10 +22,21 @@ On this project's 2-core machine (measured):
   OpenBLAS does itself before a fork) and start again, with the short spin, at the
   next BLAS call.
 
-Both are set when kernels is imported, each unless the user set it.
+Both are set when kernels is imported, each unless the user set it. The restart only
+happens while the importing thread is the process's only Python thread: a pool
+stopped under another thread's running GEMM deadlocked (`import kernels` beside a
+thread looping over `a @ a` hung in 16 of 20 runs). With other threads about, the
+running pool keeps its long spin (set OPENBLAS_THREAD_TIMEOUT=16 in the environment
+before Python starts to have the short one from the beginning).
+
+Numba's on-disk cache goes to a per-user folder (NUMBA_CACHE_DIR, unless set): kept
+inside the installed package, its files outlived `pip uninstall` and the leftover
+folder shadowed a later editable install.
 """
 
 import os
+import sys
+import threading
 
 from threadpoolctl import ThreadpoolController
 
@@ -50,4 +61,26 @@ def share_cores_with_blas():
     os.environ.setdefault("GOMP_SPINCOUNT", OPENMP_SPIN_COUNT)
     if "OPENBLAS_THREAD_TIMEOUT" not in os.environ:
         os.environ["OPENBLAS_THREAD_TIMEOUT"] = OPENBLAS_SPIN_LOG2_CYCLES
-        _restart_openblas_pools()
+        if threading.active_count() == 1:  # no other thread can be inside a BLAS call: the pools are idle
+            _restart_openblas_pools()
+
+
+def user_cache_dir() -> str:
+    """The platform's per-user cache folder for fastlayers' compiled kernels."""
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or os.path.expanduser("~\\AppData\\Local")
+    elif sys.platform == "darwin":
+        base = os.path.expanduser("~/Library/Caches")
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return os.path.join(base, "fastlayers", "numba")
+
+
+def cache_outside_the_package():
+    """Point Numba's on-disk cache at user_cache_dir(), unless NUMBA_CACHE_DIR is set."""
+    if "NUMBA_CACHE_DIR" in os.environ:
+        return
+    os.environ["NUMBA_CACHE_DIR"] = user_cache_dir()
+    numba_config = sys.modules.get("numba.core.config")
+    if numba_config is not None:  # Numba already imported: it read the variable at its import
+        numba_config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]

@@ -123,33 +123,78 @@ def print_table(rows, info, file=sys.stdout):
               f"{_format_time(t['numpy']):>10s} {row['speedup']['numpy']:7.2f}x  {peers}", file=file)
 
 
-def plot(rows, path):
+def _pyplot():
+    """matplotlib's pyplot on the Agg backend, or a one-line SystemExit saying how to install it."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise SystemExit("--plot needs matplotlib: pip install 'fastlayers[plot]'") from None
-    kernels = [k for k in dict.fromkeys(r["kernel"] for r in rows if "speedup" in r)]
+        raise SystemExit("fastlayers bench --plot needs matplotlib: pip install 'fastlayers[plot]'") from None
+    return plt
+
+
+_COARSE_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500)
+_FINE_TICKS = (0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 7, 10)
+REFERENCES = ("our forward",)  # drawn as a reference line on a backward's panel, not as a competitor
+
+
+def _panel(row) -> str:
+    """A row's panel: its kernel, with centering over an axis apart from centering a flat array."""
+    axis = row["shape"].partition(" axis=")[2]
+    return row["kernel"] + (f" (axis={axis})" if axis else "")
+
+
+def plot(rows, path, info):
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    plt = _pyplot()
+    rows = [r for r in rows if "speedup" in r]
+    panels = list(dict.fromkeys(_panel(r) for r in rows))
     cols = 2
-    fig, axes = plt.subplots((len(kernels) + cols - 1) // cols, cols, figsize=(12, 3.2 * ((len(kernels) + 1) // cols)),
-                             squeeze=False)
-    for ax, kernel in zip(axes.ravel(), kernels):
-        mine = [r for r in rows if r["kernel"] == kernel and "speedup" in r]
-        labels = [r["shape"] for r in mine]
+    n_rows = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(n_rows, cols, figsize=(13, 3.0 * n_rows + 0.8), squeeze=False)
+    for ax, panel in zip(axes.ravel(), panels):
+        mine = [r for r in rows if _panel(r) == panel]
+        xs = range(len(mine))
         for peer in dict.fromkeys(p for r in mine for p in r["speedup"]):
-            ax.plot(range(len(mine)), [r["speedup"].get(peer, np.nan) for r in mine], marker="o", label=peer)
-        ax.axhline(1.0, color="grey", lw=0.8)
+            ys = [r["speedup"].get(peer, np.nan) for r in mine]
+            if peer in REFERENCES:
+                ax.plot(xs, ys, color="grey", ls="--", lw=1, label=f"{peer} (reference)")
+            else:
+                ax.plot(xs, ys, marker="o", label=peer)
+        ax.axhline(1.0, color="black", lw=0.8)
         ax.set_yscale("log")
-        ax.set_title(kernel)
+        values = [v for r in mine for v in r["speedup"].values() if v > 0] + [1.0]
+        low, high = min(values) / 1.3, max(values) * 1.3
+        ax.set_ylim(low, high)
+        steps = _COARSE_TICKS if high / low > 8 else _FINE_TICKS  # a narrow range gets more ticks
+        ax.yaxis.set_major_locator(FixedLocator([t for t in steps if low <= t <= high]))
+        ax.yaxis.set_minor_locator(NullLocator())
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
+        ax.set_title(panel, fontsize=10)
         ax.set_ylabel("their time / ours")
-        ax.set_xticks(range(len(mine)), labels, rotation=15, fontsize=7)
-        ax.legend(fontsize=7)
-    for ax in axes.ravel()[len(kernels):]:
+        ax.set_xticks(list(xs), [r["shape"].partition(" axis=")[0] for r in mine], rotation=12, fontsize=7)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    for ax in axes.ravel()[len(panels):]:
         ax.set_visible(False)
-    fig.tight_layout()
+    fig.suptitle(f"fastlayers bench: speed-up over NumPy and peers (> 1: fastlayers is faster) — float32, "
+                 f"{info['cpu']}, {info['cores']} cores, {info['date']}", fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def check_output_path(option: str, path) -> None:
+    """A one-line SystemExit, before any work, if path cannot be written."""
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    if os.path.isdir(path):
+        raise SystemExit(f"fastlayers bench {option}: {path} is a folder; give a file name")
+    if not os.path.isdir(folder):
+        raise SystemExit(f"fastlayers bench {option}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise SystemExit(f"fastlayers bench {option}: cannot write {path} (permission denied)")
 
 
 def _chosen(kernel: str, only) -> bool:
@@ -158,6 +203,13 @@ def _chosen(kernel: str, only) -> bool:
 
 
 def main(quick=False, json_path=None, plot_path=None, device="cpu", only=None):
+    if json_path:
+        check_output_path("--json", json_path)
+    if plot_path:
+        if device == "gpu":
+            raise SystemExit("fastlayers bench --plot draws the CPU report; the GPU report has --json")
+        _pyplot()  # matplotlib is there, before any work
+        check_output_path("--plot", plot_path)
     if device == "gpu":
         try:
             import cupy
@@ -199,7 +251,9 @@ def main(quick=False, json_path=None, plot_path=None, device="cpu", only=None):
     if json_path:
         with open(json_path, "w") as f:
             json.dump({"machine": info, "results": rows, "memory": memory, "module_overhead": overhead}, f, indent=1)
+        print(f"every number: {os.path.abspath(json_path)}")
     if plot_path:
-        plot(rows, plot_path)
+        plot(rows, plot_path, info)
+        print(f"plot: {os.path.abspath(plot_path)}")
     failed = [r for r in rows if "error" in r]
     return 1 if failed else 0

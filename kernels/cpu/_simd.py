@@ -20,8 +20,8 @@ split layout of the FFT (element (k, row) at LANES * k + row), with shuffles:
 Indices are not checked: callers keep them in bounds.
 
 Numba's on-disk cache keys a function on its own file only: after editing this
-module, delete the __pycache__ folders of kernels/cpu, or the kernels built on it
-keep their old compiled code.
+module, empty Numba's cache folder (NUMBA_CACHE_DIR: kernels._cores.user_cache_dir()
+unless you set it), or the kernels built on it keep their old compiled code.
 """
 
 import operator

@@ -84,3 +84,39 @@ def test_blas_after_the_restart():
         pytest.skip("NumPy's BLAS here is not OpenBLAS")
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("ok")
+
+
+def test_import_beside_a_thread_inside_numpys_matrix_product_does_not_deadlock():
+    """Issue "Nothing a user does breaks it", item 4: the pool is never restarted under another thread."""
+    code = (
+        "import threading, numpy as np\n"
+        "a = np.random.rand(800, 800)\n"
+        "threading.Thread(target=lambda: [a @ a for _ in iter(int, 1)], daemon=True).start()\n"
+        "import kernels, os\n"
+        "print(os.environ['OPENBLAS_THREAD_TIMEOUT'], flush=True)\n"
+        # Leave without finalizing: a process that exits while a daemon thread is inside OpenBLAS can hang in
+        # OpenBLAS's own shutdown, kernels imported or not (seen here with only the variable set).
+        "os._exit(0)\n"
+    )
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                             env={k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"})
+        assert out.returncode == 0 and out.stdout.strip() == "16", out.stderr
+
+
+def test_numbas_cache_lives_in_a_per_user_folder_not_in_the_package(tmp_path):
+    """Issue "Nothing a user does breaks it", item 1: cache files in the package outlived pip uninstall."""
+    code = "import kernels, numpy as np, os\nkernels.relu(np.ones(3))\nprint(os.environ['NUMBA_CACHE_DIR'])\n"
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["XDG_CACHE_HOME"] = str(tmp_path)
+    package = os.path.dirname(__import__("kernels").__file__)
+
+    def cache_files_in_package():
+        return {os.path.join(d, f) for d, _, files in os.walk(package) for f in files if f.endswith((".nbi", ".nbc"))}
+
+    before = cache_files_in_package()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env, check=True)
+    cache = out.stdout.strip()
+    assert cache == str(tmp_path / "fastlayers" / "numba")
+    assert any(name.endswith((".nbi", ".nbc")) for _, _, files in os.walk(cache) for name in files)
+    assert cache_files_in_package() <= before  # nothing new inside the installed package
