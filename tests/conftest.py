@@ -35,3 +35,21 @@ def seeded_initialization(request):
 def rng(request):
     """Fresh random inputs per test, reproducible from the test's name."""
     return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
+
+
+@pytest.fixture
+def hide_module(monkeypatch):
+    """hide_module("cupy"): importing that package (or any of its modules) raises ImportError from now on."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def hide(package):
+        def fake_import(name, *args, **kwargs):
+            if name == package or name.startswith(package + "."):
+                raise ImportError(f"No module named '{package}'")
+            return real_import(name, *args, **kwargs)
+
+        monkeypatch.setattr(builtins, "__import__", fake_import)
+
+    return hide

@@ -208,8 +208,8 @@ def main(quick=False, json_path=None, plot_path=None, device="cpu", only=None):
     if plot_path:
         if device == "gpu":
             raise SystemExit("fastlayers bench --plot draws the CPU report; the GPU report has --json")
-        _pyplot()  # matplotlib is there, before any work
         check_output_path("--plot", plot_path)
+        _pyplot()  # matplotlib is there, before any work
     if device == "gpu":
         try:
             import cupy

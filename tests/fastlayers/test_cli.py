@@ -1,9 +1,6 @@
 """The fastlayers command: its arguments are checked before any work (issue "Nothing a user does
 breaks it", items 2 and 3)."""
 
-import builtins
-import json
-
 import pytest
 
 from fastlayers.__main__ import main
@@ -38,15 +35,8 @@ def test_bad_arguments_fail_at_once_in_one_line(args, message, no_work):
     assert "\n" not in str(exit_info.value.code)
 
 
-def test_plot_without_matplotlib_fails_before_any_work(monkeypatch, no_work, tmp_path):
-    real_import = builtins.__import__
-
-    def no_matplotlib(name, *args, **kwargs):
-        if name == "matplotlib" or name.startswith("matplotlib."):
-            raise ImportError("No module named 'matplotlib'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+def test_plot_without_matplotlib_fails_before_any_work(hide_module, no_work, tmp_path):
+    hide_module("matplotlib")
     with pytest.raises(SystemExit, match=r"--plot needs matplotlib: pip install 'fastlayers\[plot\]'"):
         main(["bench", "--plot", str(tmp_path / "p.png")])
 

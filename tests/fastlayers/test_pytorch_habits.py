@@ -145,17 +145,8 @@ def test_parameter_from_lists_tuples_and_foreign_arrays():
         fl.Parameter(torch.ones(2, requires_grad=True))
 
 
-def test_moving_to_cuda_without_cupy_names_the_extra(monkeypatch):
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_cupy(name, *args, **kwargs):
-        if name == "cupy" or name.startswith("cupy."):
-            raise ImportError("No module named 'cupy'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_cupy)
+def test_moving_to_cuda_without_cupy_names_the_extra(hide_module):
+    hide_module("cupy")
     net = fl.Sequential(fl.Linear(2, 2))
     with pytest.raises(ImportError, match=r"pip install 'fastlayers\[gpu\]'"):
         net.to("cuda")

@@ -52,6 +52,18 @@ class NestMLP(fl.Module):
         return self.linear(self.net(X))
 
 
+def train_mse(net, x, target, opt, steps):
+    """SGD steps on mean((net(x) - target)^2), the gradient by hand; the loss before each step."""
+    losses = []
+    for _ in range(steps):
+        y = net(x)
+        losses.append(float(np.mean((y - target) ** 2)))
+        opt.zero_grad()
+        net.backward(2 * (y - target) / y.size)
+        opt.step()
+    return losses
+
+
 def between_linears(layer, width):
     return fl.Sequential(fl.Linear(4, width, dtype=F64), layer, fl.Linear(width, 3, dtype=F64))
 
@@ -97,14 +109,7 @@ def test_sgd_trains_a_chapter_model(dtype, rng):
         p.data = (p.data * 0.25).astype(dtype)
     x = rng.standard_normal((64, 6)).astype(dtype)
     target = np.stack([np.sin(x[:, 0]), x[:, 1] * x[:, 2]], axis=1).astype(dtype)
-    opt = fl.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
-    losses = []
-    for _ in range(40):
-        y = net(x)
-        losses.append(float(np.mean((y - target) ** 2)))
-        opt.zero_grad()
-        net.backward(2 * (y - target) / y.size)
-        opt.step()
+    losses = train_mse(net, x, target, fl.optim.SGD(net.parameters(), lr=0.05, momentum=0.9), steps=40)
     assert losses[-1] < 0.5 * losses[0], losses[::8]
     assert all(p.dtype == dtype and p.grad.dtype == dtype for p in net.parameters())
 
@@ -153,13 +158,6 @@ def test_the_readme_example_trains(rng):
     X = rng.standard_normal((128, 20)).astype(np.float32)
     target = np.tanh(X[:, :1] - X[:, 1:2])
     net = fl.Sequential(fl.Linear(20, 64), CenteredLayer(), ReadmeMyLinear(64, 8), fl.Linear(8, 1))
-    opt = fl.optim.SGD(net.parameters(), lr=0.01)
-    losses = []
-    for _ in range(100):
-        y = net(X)
-        losses.append(float(np.mean((y - target) ** 2)))
-        opt.zero_grad()
-        net.backward(2 * (y - target) / y.size)
-        opt.step()
+    losses = train_mse(net, X, target, fl.optim.SGD(net.parameters(), lr=0.01), steps=100)
     assert net[0].weight.grad is not None
     assert losses[-1] < 0.5 * losses[0], losses[::20]
