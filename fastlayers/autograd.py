@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from .parameter import is_cupy
-from .tensor import RESULTS, ArrayOps, Tensor, continued, record, state
+from .tensor import RESULTS, ArrayOps, Tensor, record, state
 
 
 class Tape:

@@ -112,7 +112,7 @@ def test_a_model_called_on_a_models_output_records_one_tape(rng):
     g = rng.standard_normal(y.shape)
     grad_h = second.backward(g)
     assert first.weight.grad is not None  # the backward went on through first
-    h = first(x)  # a new recording: first's own backward takes grad_h
+    first(x)  # a new recording: first's own backward takes grad_h
     first.zero_grad()
     w_grad = first.weight.grad
     first.backward(grad_h)
