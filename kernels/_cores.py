@@ -15,8 +15,13 @@ On this project's 2-core machine (measured):
   took 4.63-4.65 ms with OpenBLAS's spin, 3.23-3.32 ms with the one below
   (OPENBLAS_THREAD_TIMEOUT=28 fastlayers bench --only linear_relu+center, then
   without the variable). With
-  OPENBLAS_THREAD_TIMEOUT=16 they spin 2^16 cycles (tens of microseconds): loops of
-  small GEMMs keep their threads warm, and the stall is gone. OpenBLAS reads the
+  OPENBLAS_THREAD_TIMEOUT=19 they spin 2^19 cycles (about 0.2 ms): the stall is gone,
+  and a training loop's small GEMMs, a few tens of microseconds apart, still find
+  their threads awake. At 2^16 cycles the threads slept between them and each GEMM
+  paid for waking them: an epoch of the digits MLP at batch 64 took 4.3-5.3 ms,
+  3.1-3.3 ms at 2^19, with linear_relu+center unchanged (0.97-0.99x NumPy at 16, 19
+  and 20; fastlayers bench --only linear_relu+center --only "train epoch", twice
+  each). OpenBLAS reads the
   variable when it starts its threads, so besides setting it for any OpenBLAS
   loaded later, the pools already running are restarted: their threads stop (as
   OpenBLAS does itself before a fork) and start again, with the short spin, at the
@@ -26,7 +31,7 @@ Both are set when kernels is imported, each unless the user set it. The restart 
 happens while the importing thread is the process's only Python thread: a pool
 stopped under another thread's running GEMM deadlocked (`import kernels` beside a
 thread looping over `a @ a` hung in 16 of 20 runs). With other threads about, the
-running pool keeps its long spin (set OPENBLAS_THREAD_TIMEOUT=16 in the environment
+running pool keeps its long spin (set OPENBLAS_THREAD_TIMEOUT=19 in the environment
 before Python starts to have the short one from the beginning).
 
 Numba's on-disk cache goes to a per-user folder (NUMBA_CACHE_DIR, unless set): kept
@@ -41,7 +46,7 @@ import threading
 from threadpoolctl import ThreadpoolController
 
 OPENMP_SPIN_COUNT = "10000"
-OPENBLAS_SPIN_LOG2_CYCLES = "16"
+OPENBLAS_SPIN_LOG2_CYCLES = "19"
 
 
 def _restart_openblas_pools():

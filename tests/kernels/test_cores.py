@@ -73,7 +73,7 @@ def test_blas_after_the_restart():
         before = set(os.listdir("/proc/self/task"))  # this thread and BLAS's workers
         import kernels
         assert len(before - set(os.listdir("/proc/self/task"))) == max(threads) - 1  # the workers stopped
-        assert os.environ["OPENBLAS_THREAD_TIMEOUT"] == "16"
+        assert os.environ["OPENBLAS_THREAD_TIMEOUT"] == kernels._cores.OPENBLAS_SPIN_LOG2_CYCLES
         for _ in range(3):
             assert np.abs(a @ b - exact).max() < 1e-10
         assert [i["num_threads"] for i in threadpool_info() if i["internal_api"] == "openblas"] == threads
@@ -101,7 +101,7 @@ def test_import_beside_a_thread_inside_numpys_matrix_product_does_not_deadlock()
     for _ in range(3):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                              env={k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"})
-        assert out.returncode == 0 and out.stdout.strip() == "16", out.stderr
+        assert out.returncode == 0 and out.stdout.strip() == _cores.OPENBLAS_SPIN_LOG2_CYCLES, out.stderr
 
 
 def test_numbas_cache_lives_in_a_per_user_folder_not_in_the_package(tmp_path):
