@@ -223,6 +223,13 @@ def numpy_linear_relu(x, w, b):
     return np.maximum(x @ w + b, 0)
 
 
+def numpy_linear_relu_backward(g, y, x, w, b):
+    """What a NumPy user writes, the benchmark's baseline: the ReLU's mask as a product (np.where, as the
+    reference has it for NaN gradients, took 8x as long over (65536, 64): 14.6 against 1.8 ms)."""
+    masked = g * (y > 0)
+    return masked @ w.T, x.T @ masked, masked.sum(axis=0)
+
+
 def torch_linear_relu(torch, x, w, b):
     # F.linear takes the weight as (out, in): a transposed view, as a PyTorch user's layer stores it.
     return torch.relu(torch.nn.functional.linear(x, w.T, b))
@@ -244,7 +251,7 @@ def _cases():
             y = linear_relu(x, w, b)
             return _normal(rng, *y.shape), y, x, w, b
 
-        yield Case("linear_relu_backward", shape, make_backward, linear_relu_backward, reference_linear_relu_backward,
+        yield Case("linear_relu_backward", shape, make_backward, linear_relu_backward, numpy_linear_relu_backward,
                    others={"our forward": lambda g, y, x, w, b: linear_relu(x, w, b)}, quick=quick)
 
 
