@@ -14,12 +14,15 @@ import math
 
 from numba import njit
 
+from ..cpu._simd import LANES, load, sqrt, store
+
+
 @njit(cache=True)
 def _adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, amsgrad, beta2, one_minus_beta1, one_minus_beta2, eps,
           weight_decay, decoupled, decay, step_size, inverse_bias_correction2_sqrt):
-    # Every scalar comes in param's dtype, so float32 parameters update in float32, 8 lanes wide, as PyTorch's
-    # do (float64 scalars made the loop float64: 2x slower). One flat loop on one thread: with the body in a
-    # helper function (even one Numba inlines) the loop did not vectorize, 10x slower (measured).
+    # One element at a time: amsgrad, and the last elements after _adam_lanes. Every scalar comes in param's
+    # dtype, so float32 parameters update in float32, as PyTorch's do. One flat loop: with the body in a helper
+    # function (even one Numba inlines) it ran 10x slower again (measured).
     for i in range(param.size):
         g = grad[i]
         p = param[i]
@@ -37,12 +40,37 @@ def _adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, amsgrad, beta2, one_
         param[i] = p - step_size * (m / (math.sqrt(v) * inverse_bias_correction2_sqrt + eps))
 
 
+@njit(cache=True)
+def _adam_lanes(param, grad, exp_avg, exp_avg_sq, beta2, one_minus_beta1, one_minus_beta2, eps, weight_decay,
+                decoupled, decay, step_size, inverse_bias_correction2_sqrt, stop):
+    """_adam's update of elements [0, stop), stop a multiple of LANES, on explicit 8-lane vectors: LLVM left
+    the scalar loop scalar. A whole update of 8192 float32 values took 18-20 us with it, 5.0 us with this
+    one, most of that the call's own cost (10 values: 4.6 us; measured)."""
+    for i in range(0, stop, LANES):
+        g = load(grad, i)
+        p = load(param, i)
+        if decoupled:
+            p = p * decay
+        elif weight_decay != 0:
+            g = g + weight_decay * p
+        m = load(exp_avg, i)
+        m = m + one_minus_beta1 * (g - m)
+        v = beta2 * load(exp_avg_sq, i) + one_minus_beta2 * (g * g)
+        store(exp_avg, i, m)
+        store(exp_avg_sq, i, v)
+        store(param, i, p - step_size * (m / (sqrt(v) * inverse_bias_correction2_sqrt + eps)))
+
+
 def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay,
                 decoupled):
     """Every array C-contiguous, of one shape and float dtype; param and the moments are written in place."""
     amsgrad = max_exp_avg_sq is not None
     real = param.dtype.type
-    _adam(param.reshape(-1), grad.reshape(-1), exp_avg.reshape(-1), exp_avg_sq.reshape(-1),
-          (max_exp_avg_sq if amsgrad else exp_avg_sq).reshape(-1), amsgrad, real(beta2), real(1 - beta1),
-          real(1 - beta2), real(eps), real(weight_decay), bool(decoupled), real(1 - lr * weight_decay),
-          real(lr / (1 - beta1**step)), real(1 / math.sqrt(1 - beta2**step)))
+    flat = [a.reshape(-1) for a in (param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq if amsgrad else exp_avg_sq)]
+    scalars = (real(beta2), real(1 - beta1), real(1 - beta2), real(eps), real(weight_decay), bool(decoupled),
+               real(1 - lr * weight_decay), real(lr / (1 - beta1**step)), real(1 / math.sqrt(1 - beta2**step)))
+    stop = 0 if amsgrad else param.size - param.size % LANES  # amsgrad's running max stays on the scalar loop
+    if stop:
+        _adam_lanes(*flat[:4], *scalars, stop)
+    if stop < param.size:
+        _adam(*(a[stop:] for a in flat), amsgrad, *scalars)

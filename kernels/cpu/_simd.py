@@ -8,7 +8,7 @@ this type a kernel says what it means:
     a = load(src, i)                  # src[i : i + LANES] as one vector
     store(dst, j, a * w + b)          # w, b vectors, or scalars of the same dtype
 
-`+ - *` and unary `-` work on vectors and on a vector with a scalar of its dtype (a
+`+ - * /`, unary `-` and `sqrt` work on vectors and on a vector with a scalar of its dtype (a
 float64 scalar meeting float32 vectors is a typing error, not a silent upcast).
 Multiplies and adds may fuse into FMAs ("contract"); nothing else is reassociated.
 
@@ -160,7 +160,7 @@ def _binary(instruction):
     return op
 
 
-_add, _sub, _mul = _binary("fadd"), _binary("fsub"), _binary("fmul")
+_add, _sub, _mul, _div = _binary("fadd"), _binary("fsub"), _binary("fmul"), _binary("fdiv")
 
 
 def _register(python_op, vector_op):
@@ -183,6 +183,23 @@ def _register(python_op, vector_op):
 _register(operator.add, _add)
 _register(operator.sub, _sub)
 _register(operator.mul, _mul)
+_register(operator.truediv, _div)
+
+
+@intrinsic
+def sqrt(typingctx, a):
+    """The square root of each lane (LLVM's llvm.sqrt: vsqrtps)."""
+    if not isinstance(a, Vector):
+        raise TypingError(f"sqrt: expected a Vector, got {a}")
+
+    def codegen(context, builder, sig, args):
+        vector = args[0].type
+        element = "f32" if vector.element == ir.FloatType() else "f64"
+        name = f"llvm.sqrt.v{vector.count}{element}"  # llvmlite names no vector intrinsic itself
+        function = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vector, [vector]), name)
+        return builder.call(function, [args[0]])
+
+    return a(a), codegen
 
 
 @intrinsic

@@ -5,13 +5,19 @@ import pytest
 from numba import njit
 from numba.core.errors import TypingError
 
-from kernels.cpu._simd import LANES, load, load_tile, load_tile_pairs, store, store_tile, store_tile_pairs
+from kernels.cpu._simd import LANES, load, load_tile, load_tile_pairs, sqrt, store, store_tile, store_tile_pairs
 
 
 @njit
 def _expression(a, b, out, c, i, j):
     x, y = load(a, i), load(b, j)
     store(out, i, x * y - c * x + -y * c + (x - y))
+
+
+@njit
+def _quotient_and_root(a, b, out, c, i):
+    x, y = load(a, i), load(b, i)
+    store(out, i, x / (sqrt(y) + c) + c / x)
 
 
 @njit
@@ -58,3 +64,15 @@ def test_a_scalar_of_another_dtype_is_a_typing_error_not_an_upcast():
 
     with pytest.raises(TypingError, match="convert it first"):
         mixed(np.ones(LANES, np.float32), np.ones(LANES, np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_division_and_square_root_match_numpy(dtype, rng):
+    a, b = rng.standard_normal(2 * LANES).astype(dtype), rng.random(2 * LANES).astype(dtype) + dtype(0.5)
+    c = dtype(0.25)
+    out = np.full(2 * LANES, np.nan, dtype)
+    _quotient_and_root(a, b, out, c, LANES)
+    x, y = a[LANES:].astype(np.float64), b[LANES:].astype(np.float64)
+    expected = x / (np.sqrt(y) + 0.25) + 0.25 / x
+    np.testing.assert_allclose(out[LANES:], expected, rtol=1e-5 if dtype == np.float32 else 1e-14)
+    assert np.isnan(out[:LANES]).all()
