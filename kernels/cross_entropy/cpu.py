@@ -94,10 +94,15 @@ def cross_entropy(logits, labels, reduction, ignore_index):
     return np.asarray(total, logits.dtype), lse
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath={"reassoc"})  # reassociation lets the sum vectorize; NaN and inf still propagate
 def _softmax_times(row, lse, scale, out):
+    """out = softmax(row) * scale, given the row's logsumexp; returns the softmax's sum, 1 when lse is right."""
+    total = 0.0
     for j in range(row.size):
-        out[j] = exp_nonpositive(np.float64(row[j]) - lse) * scale
+        p = exp_nonpositive(np.float64(row[j]) - lse)
+        total += p
+        out[j] = p * scale
+    return total
 
 
 @njit(cache=True)
@@ -109,7 +114,10 @@ def _row_grad(logits, labels, ignore_index, i, scale, lse, grad):
         for j in range(row.size):
             out[j] = 0
         return
-    _softmax_times(row, lse[i] if lse.size else _logsumexp(row), scale, out)
+    # The forward's logsumexp is used only if the softmax it gives sums to 1: logits written in place since
+    # the forward (or NaN) fail that, and the row is done again from its own logsumexp.
+    if lse.size == 0 or not abs(_softmax_times(row, lse[i], scale, out) - 1.0) <= 1e-9:
+        _softmax_times(row, _logsumexp(row), scale, out)
     out[label] -= scale
 
 

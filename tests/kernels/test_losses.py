@@ -153,3 +153,13 @@ def test_the_backward_uses_the_forwards_logsumexp_only_for_its_own_logits(rng):
     expected, _ = kernels.cross_entropy_backward(g, None, other, labels)
     np.testing.assert_array_equal(kernels.cross_entropy_backward(g, loss, other, labels)[0], expected)
     assert (loss * 2).saved is None and loss.copy().saved is None
+
+
+def test_logits_written_in_place_after_the_forward_are_not_met_with_a_stale_logsumexp(rng):
+    logits, labels = _problem(rng, 20, 6, np.float64)
+    loss = kernels.cross_entropy(logits, labels)
+    logits[3] += 5.0  # the same array, changed: the saved logsumexp of row 3 no longer fits it
+    logits[7, 2] = np.nan
+    got, _ = kernels.cross_entropy_backward(np.float64(1), loss, logits, labels)
+    expected, _ = kernels.cross_entropy_backward(np.float64(1), None, logits, labels)
+    np.testing.assert_array_equal(got, expected)
