@@ -14,8 +14,8 @@ _SOURCE = Path(__file__).with_name("cross_entropy.cu")  # this op's CUDA kernels
 
 def first_bad_label(labels, classes, ignore_index):
     """Index of the first label outside [0, classes) that is not ignore_index, or -1."""
-    bad = ((labels < 0) | (labels >= classes)) & (labels != ignore_index)
-    return int(cupy.argmax(bad)) if labels.size and bool(bad.any()) else -1
+    bad = cupy.flatnonzero(((labels < 0) | (labels >= classes)) & (labels != ignore_index))
+    return int(bad[0]) if bad.size else -1
 
 
 def cross_entropy(logits, labels, reduction, ignore_index):
