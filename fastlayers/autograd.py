@@ -158,7 +158,7 @@ def track_inputs(tape, args, dtype):
             a = tape.new_tensor(a)
         if type(a) is Tensor:  # a new array, or one a recording this call continues returned
             keys.append(a.key)
-            if dtype is not None and a.dtype != dtype and a.dtype.kind in "biuf":
+            if _needs_cast(a, dtype):
                 a = a.astype(dtype)
         else:
             keys.append(None)
@@ -170,8 +170,13 @@ def cast_inputs(args, dtype):
     """The same casts as track_inputs, untracked (under fl.no_grad())."""
     if dtype is None:
         return args
-    return [a.astype(dtype) if (type(a) is np.ndarray or is_cupy(a)) and a.dtype != dtype and a.dtype.kind in "biuf"
+    return [a.astype(dtype) if (type(a) is np.ndarray or is_cupy(a)) and _needs_cast(a, dtype)
             else (np.asarray(a, dtype) if isinstance(a, list) else a) for a in args]
+
+
+def _needs_cast(a, dtype) -> bool:
+    """Whether a model input a is cast to the model's dtype: a real (or integer, or bool) array of another."""
+    return dtype is not None and a.dtype != dtype and a.dtype.kind in "biuf"
 
 
 def output_of(tape, out):
