@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from .parameter import is_cupy
-from .tensor import RESULTS, ArrayOps, Tensor, record, state
+from .tensor import RESULTS, Tensor, record, state, value
 
 
 class Tape:
@@ -119,9 +119,7 @@ def no_grad():
 
 def detach(a):
     """a's plain array, as a constant: no gradient flows back through it (PyTorch's x.detach())."""
-    if isinstance(a, Tensor):
-        return a.data
-    return a._value() if isinstance(a, ArrayOps) else a
+    return a.data if isinstance(a, Tensor) else value(a)  # a Tensor's value even outside its forward
 
 
 def op(forward, backward):
