@@ -41,7 +41,6 @@ class Linear(Module):
         if activation not in F.LINEAR_OPS:
             raise ValueError(f"Linear: activation must be None or 'relu', got {activation!r}")
         self.out_features, self.activation = out_features, activation
-        self._op = F.LINEAR_OPS[activation]
         self.weight = Parameter.uninitialized(("in_features", out_features), dtype)
         self.bias = Parameter.uninitialized((out_features,), dtype) if bias else None
         if in_features is not None:
@@ -59,7 +58,7 @@ class Linear(Module):
         return self.weight.shape[0] if self.weight.initialized else None
 
     def forward(self, x):
-        return self._op(x, self.weight, self.bias)
+        return F.LINEAR_OPS[self.activation](x, self.weight, self.bias)
 
     def extra_repr(self):
         act = f", activation={self.activation!r}" if self.activation else ""

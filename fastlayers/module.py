@@ -64,6 +64,12 @@ class Module:
             _structure_changed()
         object.__delattr__(self, name)
 
+    def __getstate__(self):
+        """For pickling (Dask ships models to its workers): everything but the last forward's recording."""
+        d = dict(self.__dict__)
+        d["_tape"], d["_tape_state"], d["_params_cache"] = None, "never run", (-1, ())
+        return d
+
     def forward(self, *args):
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 

@@ -14,7 +14,7 @@ OpenMP and OpenBLAS threads spin (see ``kernels._cores``), so that Numba's threa
 and BLAS's take turns on the cores without waiting on each other.
 """
 
-from ._cores import cache_outside_the_package, share_cores_with_blas
+from ._cores import cache_outside_the_package, limit_threads, share_cores_with_blas
 
 share_cores_with_blas()  # first: before this process loads OpenMP, if it has not yet
 cache_outside_the_package()  # before any kernel is compiled
@@ -29,6 +29,6 @@ for _op in OPS:
 
 from . import reference  # noqa: E402
 
-__all__ = [*(_op.name for _op in OPS), *(f"{_op.name}_backward" for _op in OPS), "adam_update", "reference", "OPS",
+__all__ = [*(_op.name for _op in OPS), *(f"{_op.name}_backward" for _op in OPS), "adam_update", "limit_threads", "reference", "OPS",
            "Op", "Case", "GpuCase"]
 del _op

@@ -42,8 +42,10 @@ folder shadowed a later editable install.
 import os
 import sys
 import threading
+from contextlib import contextmanager
 
-from threadpoolctl import ThreadpoolController
+import numpy as np
+from threadpoolctl import ThreadpoolController, threadpool_limits
 
 OPENMP_SPIN_COUNT = "10000"
 OPENBLAS_SPIN_LOG2_CYCLES = "19"
@@ -89,3 +91,25 @@ def cache_outside_the_package():
     numba_config = sys.modules.get("numba.core.config")
     if numba_config is not None:  # Numba already imported: it read the variable at its import
         numba_config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
+
+
+@contextmanager
+def limit_threads(n: int):
+    """Run the block with at most n threads for Numba's kernels and for BLAS (n >= 1).
+
+    Numba's count is per calling thread (numba.set_num_threads), so two threads of
+    one process may each hold their own; BLAS's is the process's (threadpoolctl), set
+    for the block and put back after it. What a Dask worker's task uses to keep its
+    kernels to the worker's share of the cores (fastlayers.dask).
+    """
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"limit_threads: n must be an int >= 1, got {n!r}")
+    import numba
+
+    previous = numba.get_num_threads()
+    numba.set_num_threads(min(int(n), numba.config.NUMBA_NUM_THREADS))
+    try:
+        with threadpool_limits(limits=int(n), user_api="blas"):
+            yield
+    finally:
+        numba.set_num_threads(previous)
