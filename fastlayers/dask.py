@@ -93,7 +93,8 @@ class Trainer:
     """Synchronous data-parallel training of model on the Dask arrays X (n, *features) and y (n, ...).
 
     The data is persisted where Dask puts it (on the workers, with a client) and stays
-    there. Each ``step(rows)`` sends the parameters once; every row block holding some of
+    there; the model (with the loss) is scattered to every worker once. Each ``step(rows)``
+    puts the parameters in its graph once (a worker fetches them once); every row block holding some of
     the batch's rows computes their loss's gradient on a replica of the model, with the
     kernels' backward; Dask sums those gradients in a tree of tasks; the optimizer steps
     on this process's model. The result is the one-process step's to float round-off:
@@ -145,17 +146,19 @@ class Trainer:
         if rows.min() < 0 or rows.max() >= self.n:
             raise IndexError(f"step: row indices must be in [0, {self.n}), got {rows.min()}..{rows.max()}")
         params = {name: p.data for name, p in self.model.named_parameters()}
-        params_ref = _ship(params, self.client)
+        params = dask.delayed(params, traverse=False)  # one task of the step's graph: each worker fetches it once
         block_of = np.searchsorted(self._offsets, rows, side="right") - 1
         parts = [
             dask.delayed(_block_gradient, pure=False)(
-                self._shipped, params_ref, self._x_blocks[b], self._y_blocks[b], rows[block_of == b] - self._offsets[b]
+                self._shipped, params, self._x_blocks[b], self._y_blocks[b], rows[block_of == b] - self._offsets[b]
             )
             for b in np.unique(block_of)
         ]
         total = _tree_sum(parts)
         grads, loss_sum, count = (self.client.compute(total, sync=True) if self.client is not None
                                   else dask.compute(total)[0])
+        if count == 0:
+            raise ValueError("step: every label of this batch is the loss's ignore_index; nothing to average")
         scale = 1.0 / count if count is not None else 1.0
         for (name, p), g in zip(self.model.named_parameters(), grads):
             p.grad = (g * scale).astype(p.dtype, copy=False)

@@ -222,12 +222,22 @@ def main(quick=False, json_path=None, plot_path=None, device="cpu", only=None):
         from . import gpu_report
 
         return gpu_report.main(quick=quick, json_path=json_path, chosen=lambda kernel: _chosen(kernel, only))
+    if only and "dask" in only:
+        if len(only) > 1:
+            raise SystemExit("fastlayers bench --only dask runs the Dask section alone; ask for other kernels separately")
+        try:
+            from . import dask_report
+        except ImportError as e:
+            raise SystemExit(f"fastlayers bench --only dask needs the dask extra ({e}); "
+                             "install with pip install 'fastlayers[dask]'") from None
+        dask_report.main(rounds=3 if quick else 5)
+        return 0
     from tqdm import tqdm
 
     known = {c.kernel for c in cases_module.CASES}
     unknown = sorted(set(only or ()) - known)
     if unknown:
-        raise SystemExit(f"fastlayers bench --only: unknown kernel {', '.join(unknown)}; expected one of {', '.join(sorted(known))}")
+        raise SystemExit(f"fastlayers bench --only: unknown kernel {', '.join(unknown)}; expected one of {', '.join(sorted(known | {'dask'}))}")
     selected = [c for c in cases_module.CASES if (c.quick or not quick) and _chosen(c.kernel, only)]
     torch = _torch()
     info = machine_info()

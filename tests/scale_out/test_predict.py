@@ -107,9 +107,9 @@ def test_predict_streams_a_zarr_store_three_times_a_workers_memory(tmp_path):
     limit = 400_000_000
     rows, width = 1_200_000_000 // (4 * 256), 256
     with LocalCluster(n_workers=2, threads_per_worker=1, memory_limit=limit, host="127.0.0.1",
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
         source = da.random.default_rng(7).standard_normal((rows, width), dtype=np.float32, chunks=(8192, width))
-        source.to_zarr(str(tmp_path / "x.zarr"), compressors=None)
+        source.to_zarr(str(tmp_path / "x.zarr"))
         net = layers.mlp(width, 64, 16)
         fld.predict(net, da.from_zarr(str(tmp_path / "x.zarr"))).to_zarr(str(tmp_path / "y.zarr"))
         limits = [w["memory_limit"] for w in client.scheduler_info()["workers"].values()]
