@@ -5,7 +5,7 @@ import pytest
 pytest.importorskip("distributed", reason="fastlayers[dask] is not installed (pip install -e '.[test]')")
 pytest.importorskip("zarr", reason="fastlayers[dask] is not installed (pip install -e '.[test]')")
 
-import resource  # noqa: E402
+import os  # noqa: E402
 
 import dask.array as da  # noqa: E402
 import numpy as np  # noqa: E402
@@ -96,10 +96,13 @@ def test_bad_inputs_are_refused_before_any_work(client, rng):
 
 
 def _peak_rss_bytes():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: kilobytes
+    """This process's peak resident memory since it started: VmHWM (getrusage's ru_maxrss would include
+    the high-water mark of the process that spawned it)."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
 
 
-@pytest.mark.skipif(not hasattr(resource, "getrusage"), reason="peak memory is read with getrusage")
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="peak memory is read from /proc (Linux)")
 def test_predict_streams_a_zarr_store_three_times_a_workers_memory(tmp_path):
     """1.2 GB of inputs on disk against 2 workers of 400 MB each (a worker with fastlayers loaded holds ~200 MB)."""
     from distributed import Client, LocalCluster
