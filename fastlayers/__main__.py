@@ -24,13 +24,16 @@ def main(argv=None):
     bench.add_argument("--device", choices=["cpu", "gpu"], default="cpu", help="the CPU kernels (default) or the GPU ones")
     bench.add_argument("--only", metavar="KERNEL", action="append",
                        help="only these kernels (repeatable; a name matches itself and its _backward)")
+    bench.add_argument("--busy", metavar="N", type=int, default=0,
+                       help="run beside N busy-loop processes (a plain Python loop each, normal priority): the busy case")
     args = parser.parse_args(argv)
     if args.command is None:  # bare `fastlayers`
         parser.print_help()
         return 0
     from .bench import report
 
-    return report.main(quick=args.quick, json_path=args.json, plot_path=args.plot, device=args.device, only=args.only)
+    return report.main(quick=args.quick, json_path=args.json, plot_path=args.plot, device=args.device, only=args.only,
+                       busy=args.busy)
 
 
 if __name__ == "__main__":

@@ -14,10 +14,11 @@ OpenMP and OpenBLAS threads spin (see ``kernels._cores``), so that Numba's threa
 and BLAS's take turns on the cores without waiting on each other.
 """
 
-from ._cores import cache_outside_the_package, limit_threads, share_cores_with_blas
+from ._cores import cache_outside_the_package, limit_threads, prefer_tbb, share_cores_with_blas
 
 share_cores_with_blas()  # first: before this process loads OpenMP, if it has not yet
 cache_outside_the_package()  # before any kernel is compiled
+prefer_tbb()  # before Numba starts its threads
 
 from ._op import Case, GpuCase, Op  # noqa: E402
 from ._ops import OPS  # noqa: E402

@@ -10,9 +10,11 @@ chart of speed-up against size per kernel.
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 import tracemalloc
+from contextlib import contextmanager
 from datetime import date
 
 import numpy as np
@@ -108,7 +110,8 @@ def module_overhead(samples) -> list:
 
 def print_table(rows, info, file=sys.stdout):
     print(f"fastlayers bench — {info['cpu']}, {info['cores']} cores, NumPy {info['numpy']}, Numba {info['numba']}"
-          + (f", PyTorch {info['torch']}" if "torch" in info else "") + f", {info['date']}", file=file)
+          + (f", PyTorch {info['torch']}" if "torch" in info else "") + f", {info['date']}"
+          + (f"; {info['busy']} busy-loop process(es) running beside it" if info.get("busy") else ""), file=file)
     print("float32; medians of interleaved runs; speed-up = their time / ours (> 1: we are faster)\n", file=file)
     header = f"{'kernel':26s} {'shape':34s} {'ours':>10s} {'numpy':>10s} {'speed-up':>8s}  {'vs floor / peers (their time / ours)'}"
     print(header, file=file)
@@ -202,7 +205,27 @@ def _chosen(kernel: str, only) -> bool:
     return not only or any(kernel in (name, f"{name}_backward") for name in only)
 
 
-def main(quick=False, json_path=None, plot_path=None, device="cpu", only=None):
+
+
+@contextmanager
+def busy_loops(n):
+    """n processes spinning a plain Python loop at normal priority beside the block: a notebook, a build,
+    another Dask task. They are killed when the block ends, however it ends."""
+    loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        if loops:
+            time.sleep(0.2)  # running, not still starting
+        yield
+    finally:
+        for p in loops:
+            p.kill()
+        for p in loops:
+            p.wait()
+
+
+def main(quick=False, json_path=None, plot_path=None, device="cpu", only=None, busy=0):
+    if not 0 <= busy <= 64:
+        raise SystemExit(f"fastlayers bench --busy: expected a number of processes from 0 to 64, got {busy}")
     if json_path:
         check_output_path("--json", json_path)
     if plot_path:
@@ -221,7 +244,8 @@ def main(quick=False, json_path=None, plot_path=None, device="cpu", only=None):
                              "install with pip install 'fastlayers[gpu]'") from None
         from . import gpu_report
 
-        return gpu_report.main(quick=quick, json_path=json_path, chosen=lambda kernel: _chosen(kernel, only))
+        with busy_loops(busy):
+            return gpu_report.main(quick=quick, json_path=json_path, chosen=lambda kernel: _chosen(kernel, only))
     if only and "dask" in only:
         if len(only) > 1:
             raise SystemExit("fastlayers bench --only dask runs the Dask section alone; ask for other kernels separately")
@@ -230,7 +254,8 @@ def main(quick=False, json_path=None, plot_path=None, device="cpu", only=None):
         except ImportError as e:
             raise SystemExit(f"fastlayers bench --only dask needs the dask extra ({e}); "
                              "install with pip install 'fastlayers[dask]'") from None
-        dask_report.main(rounds=3 if quick else 5)
+        with busy_loops(busy):
+            dask_report.main(rounds=3 if quick else 5)
         return 0
     from tqdm import tqdm
 
@@ -240,14 +265,15 @@ def main(quick=False, json_path=None, plot_path=None, device="cpu", only=None):
         raise SystemExit(f"fastlayers bench --only: unknown kernel {', '.join(unknown)}; expected one of {', '.join(sorted(known | {'dask'}))}")
     selected = [c for c in cases_module.CASES if (c.quick or not quick) and _chosen(c.kernel, only)]
     torch = _torch()
-    info = machine_info()
+    info = {**machine_info(), "busy": busy}
     samples, target_s = (5, 0.005) if quick else (15, 0.02)
     start = time.perf_counter()
     rows = []
-    for case in tqdm(selected, desc="fastlayers bench", unit="case", file=sys.stderr):
-        rows.append(run_case(case, samples, target_s, torch))
-    memory = [] if quick else [peak_memory(c) for c in cases_module.MEMORY_CASES if _chosen(c.kernel, only)]
-    overhead = module_overhead(samples=3 * samples) if not only else []
+    with busy_loops(busy):
+        for case in tqdm(selected, desc="fastlayers bench", unit="case", file=sys.stderr):
+            rows.append(run_case(case, samples, target_s, torch))
+        memory = [] if quick else [peak_memory(c) for c in cases_module.MEMORY_CASES if _chosen(c.kernel, only)]
+        overhead = module_overhead(samples=3 * samples) if not only else []
     print_table(rows, info)
     if overhead:
         print("\nModule overhead (net(x) against the same kernels by hand):")

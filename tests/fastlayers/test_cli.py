@@ -54,3 +54,22 @@ def test_plot_draws_a_readable_png(tmp_path):
     report.plot(rows, path, info)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert report._panel(rows[2]) == "center (axis=0)" and report._panel(rows[0]) == "center"
+
+
+def test_busy_loops_run_beside_the_block_and_are_gone_after_it():
+    psutil = pytest.importorskip("psutil", reason="psutil comes with the dask extra (pip install -e '.[test]')")
+
+    def loops():
+        return [p for p in psutil.Process().children() if "while True: pass" in " ".join(p.cmdline())]
+
+    with pytest.raises(RuntimeError, match="inside"):
+        with report.busy_loops(2):
+            running = loops()
+            assert len(running) == 2 and all(p.status() in ("running", "sleeping") for p in running)
+            raise RuntimeError("a failure inside the block")
+    assert loops() == []
+
+
+def test_busy_takes_a_sane_number_of_processes(no_work):
+    with pytest.raises(SystemExit, match="--busy: expected a number of processes from 0 to 64, got -1"):
+        main(["bench", "--busy", "-1"])

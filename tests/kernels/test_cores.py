@@ -1,6 +1,7 @@
 """kernels' spin limits for OpenMP and OpenBLAS: set unless the user chose, and BLAS still right after."""
 
 import importlib
+import importlib.metadata
 import os
 import subprocess
 import sys
@@ -120,3 +121,18 @@ def test_numbas_cache_lives_in_a_per_user_folder_not_in_the_package(tmp_path):
     assert cache == str(tmp_path / "fastlayers" / "numba")
     assert any(name.endswith((".nbi", ".nbc")) for _, _, files in os.walk(cache) for name in files)
     assert cache_files_in_package() <= before  # nothing new inside the installed package
+
+
+@pytest.mark.parametrize("asked, expected", [(None, "tbb"), ("omp", "omp")])
+def test_numba_runs_on_tbb_when_it_is_installed_unless_the_user_chose(asked, expected):
+    """Issue "Speed that holds": TBB's work stealing keeps a parallel kernel fast beside a busy core."""
+    try:
+        importlib.metadata.version("tbb")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("TBB is not installed (a dependency on x86-64 only)")
+    code = "import kernels, numpy as np, numba\nkernels.center(np.ones(1 << 20, np.float32))\nprint(numba.threading_layer())"
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+    if asked:
+        env["NUMBA_THREADING_LAYER"] = asked
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0 and out.stdout.strip() == expected, out.stderr
