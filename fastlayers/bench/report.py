@@ -205,8 +205,6 @@ def _chosen(kernel: str, only) -> bool:
     return not only or any(kernel in (name, f"{name}_backward") for name in only)
 
 
-
-
 @contextmanager
 def busy_loops(n):
     """n processes spinning a plain Python loop at normal priority beside the block: a notebook, a build,
