@@ -11,7 +11,9 @@ formulas they are checked against.
 Importing this package compiles nothing: each kernel compiles at its first call and
 is cached on disk (Numba ``cache=True``). Importing it does limit how long idle
 OpenMP and OpenBLAS threads spin (see ``kernels._cores``), so that Numba's threads
-and BLAS's take turns on the cores without waiting on each other.
+and BLAS's take turns on the cores without waiting on each other, and makes TBB, where
+installed, Numba's threading layer (its threads steal work: a busy core slows a kernel
+far less than OpenMP's static split). ``kernels.limit_threads(n)`` caps both for a block.
 """
 
 from ._cores import cache_outside_the_package, limit_threads, prefer_tbb, share_cores_with_blas
@@ -30,6 +32,6 @@ for _op in OPS:
 
 from . import reference  # noqa: E402
 
-__all__ = [*(_op.name for _op in OPS), *(f"{_op.name}_backward" for _op in OPS), "adam_update", "limit_threads", "reference", "OPS",
-           "Op", "Case", "GpuCase"]
+__all__ = [*(_op.name for _op in OPS), *(f"{_op.name}_backward" for _op in OPS), "adam_update", "limit_threads",
+           "reference", "OPS", "Op", "Case", "GpuCase"]
 del _op
