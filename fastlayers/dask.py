@@ -160,7 +160,7 @@ class Trainer:
         if count == 0:
             raise ValueError("step: every label of this batch is the loss's ignore_index; nothing to average")
         scale = 1.0 / count if count is not None else 1.0
-        for (name, p), g in zip(self.model.named_parameters(), grads):
+        for p, g in zip(self.model.parameters(), grads):
             p.grad = (g * scale).astype(p.dtype, copy=False)
         self.optimizer.step()
         return float(loss_sum * scale)
