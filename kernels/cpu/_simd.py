@@ -6,6 +6,7 @@ then leaves scalar (measured: scalar code, 4-8x slower than these vectors). With
 this type a kernel says what it means:
 
     a = load(src, i)                  # src[i : i + LANES] as one vector
+    re, im = load_pairs(src, i)       # src[i : i + 2 LANES] as (even, odd) vectors; store_pairs: back
     store(dst, j, a * w + b)          # w, b vectors, or scalars of the same dtype
 
 `+ - * /`, unary `-` and `sqrt` work on vectors and on a vector with a scalar of its dtype (a
@@ -144,6 +145,54 @@ def splat(typingctx, x):
         return _shuffle(builder, one, ir.Constant(ll, ir.Undefined), [0] * LANES)
 
     return vt(x), codegen
+
+
+@intrinsic
+def load_pairs(typingctx, arr, index):
+    """(arr[index : index + 2 LANES : 2], arr[index + 1 : index + 2 LANES : 2]): interleaved (re, im) pairs split."""
+    _check_float_array(arr, "load_pairs")
+    vt = Vector(arr.dtype)
+
+    def codegen(context, builder, sig, args):
+        ll = context.get_value_type(vt)
+        at = sig.args[0]
+        first = _load(builder, _element_pointer(context, builder, at, args[0], [args[1]]), ll)
+        later = builder.add(args[1], ir.Constant(args[1].type, LANES))
+        second = _load(builder, _element_pointer(context, builder, at, args[0], [later]), ll)
+        pair = (_shuffle(builder, first, second, _EVEN), _shuffle(builder, first, second, _ODD))
+        return context.make_tuple(builder, sig.return_type, pair)
+
+    return types.UniTuple(vt, 2)(arr, index), codegen
+
+
+@intrinsic
+def store_pairs(typingctx, arr, index, re, im):
+    """arr[index : index + 2 LANES : 2] = re, arr[index + 1 : index + 2 LANES : 2] = im."""
+    _check_float_array(arr, "store_pairs")
+    if not (isinstance(re, Vector) and re == im and re.dtype == arr.dtype):
+        raise TypingError(f"store_pairs: expected two Vectors of {arr.dtype}, got {re} and {im}")
+
+    def codegen(context, builder, sig, args):
+        at = sig.args[0]
+        arr_, index, re_, im_ = args
+        later = builder.add(index, ir.Constant(index.type, LANES))
+        _store(builder, _shuffle(builder, re_, im_, _FIRST), _element_pointer(context, builder, at, arr_, [index]))
+        _store(builder, _shuffle(builder, re_, im_, _SECOND), _element_pointer(context, builder, at, arr_, [later]))
+        return context.get_dummy_value()
+
+    return types.none(arr, index, re, im), codegen
+
+
+@intrinsic
+def reverse(typingctx, a):
+    """The lanes of a in reverse order."""
+    if not isinstance(a, Vector):
+        raise TypingError(f"reverse: expected a Vector, got {a}")
+
+    def codegen(context, builder, sig, args):
+        return _shuffle(builder, args[0], args[0], list(range(LANES - 1, -1, -1)))
+
+    return a(a), codegen
 
 
 # --- arithmetic ---

@@ -20,6 +20,7 @@ import numpy as np
 from numba import config, njit, prange
 
 from ..cpu import _alloc
+from . import _long
 from ._plan import complex_length, plan, views
 from ._stages import transform
 from ..cpu._simd import LANES, load, load_tile, load_tile_pairs, splat, store, store_tile, store_tile_pairs
@@ -248,6 +249,9 @@ def fft_half(x):
     y = _alloc.empty((rows, n // 2), _COMPLEX[x.dtype])
     if rows == 0 or n < 2:
         return y
+    if _long.is_long(n):
+        _long.fft_half(x, y)
+        return y
     tasks = _tasks(rows, n)
     driver = _forward_parallel if tasks > 1 else _forward_serial
     driver(x, y.view(x.dtype), tasks, *plan(n, x.dtype))
@@ -263,6 +267,9 @@ def fft_half_backward(grad_y, n):
         return grad_x
     if n == 1:  # no coefficient is returned for one sample: nothing depends on it
         grad_x[:] = 0
+        return grad_x
+    if _long.is_long(n):
+        _long.fft_half_backward(grad_y, grad_x)
         return grad_x
     tasks = _tasks(rows, n)
     driver = _backward_parallel if tasks > 1 else _backward_serial

@@ -1,0 +1,412 @@
+"""Long rows: the four-step FFT, one row at a time, vectors across the row's columns.
+
+Shapes: x (B, n) real; y and grad_y (B, n // 2) complex; grad_x (B, n). Rows whose complex
+length m (n / 2 for even n) is LONG_MIN or more come here instead of cpu.py's blocks.
+
+Why: a block of 8 rows of m = 2^19 is 32 MB, and every Stockham stage streamed it through
+memory (4 rows of 2^20: 74 ms against FFTW's 4.5 ms, measured). Here one row z of length
+m = m1 m2 is a matrix z[t1, t2] = z[m2 t1 + t2], and
+
+    X[k1 + m1 k2] = sum_t2 w_m2^(t2 k2) w_m^(t2 k1) sum_t1 z[t1, t2] w_m1^(t1 k1):
+
+1. columns: 8 adjacent columns t2 are the 8 lanes of one block (_stages' layout); its m1-point
+   FFT, times the twiddles w_m^(t2 k1), goes transposed to B[t2, k1];
+2. rows: 8 adjacent k1 of B are the 8 lanes of a block; its m2-point FFT is X[k1 + m1 k2].
+A block (m1 or m2 by 8, m1 ~ m2 ~ sqrt(m)) stays in L2: the row crosses memory twice, not once
+a stage. Lengths that do not split into two multiples of 8 with prime factors up to 31 go
+through Bluestein, whose power-of-two convolutions are four-step transforms.
+"""
+
+from functools import lru_cache
+from math import isqrt
+
+import numpy as np
+from numba import njit, prange
+
+from ..cpu import _alloc
+from ._plan import MAX_DIRECT_PRIME, _factorize, _stockham_plan, complex_length
+from ._stages import stockham
+from ..cpu._simd import LANES, load, load_pairs, reverse, store, store_pairs, store_tile
+
+LONG_MIN = 1 << 16  # m from which one row goes four-step (measured crossover: see the README's FFT table)
+_TASKS = 16  # parallel chunks a pass is cut into: more than the threads, so a slowed thread holds up little
+_CHUNK = 1 << 14  # elements per task of the elementwise passes
+
+# --- plans ---
+
+
+def _split(m: int):
+    """(m1, m2), m1 m2 = m, both multiples of 2 LANES (the passes take two groups of LANES at a
+    time) with prime factors up to 31, m1 <= m2 closest to sqrt(m); None if there is none."""
+    unit = 2 * LANES
+    if m % (unit * unit):
+        return None
+    best = None
+    for m1 in range(unit, isqrt(m) + 1, unit):
+        m2 = m // m1
+        if m % m1 == 0 and m2 % unit == 0 and max(_factorize(m1) + _factorize(m2)) <= MAX_DIRECT_PRIME:
+            best = (m1, m2)
+    return best
+
+
+def _four_step_plan(m1: int, m2: int, dtype):
+    """(m1, m2, Stockham plan of m1, of m2, group twiddles re, im, lane twiddles re, im).
+
+    Pass 1's twiddle w_m^(k1 t2), t2 = LANES g + l, is w_m^(LANES g k1) (group twiddles, laid out
+    [g, k1]: a scalar) times w_m^(k1 l) (lane twiddles [k1, l]: a vector): m / LANES + m1 LANES
+    values in place of m, a stream the size of the row saved (each made in float64, then rounded).
+    """
+    m = m1 * m2
+    g = np.arange(m2 // LANES, dtype=np.int64)[:, None]
+    k1 = np.arange(m1, dtype=np.int64)[None, :]
+    groups = np.exp(-2j * np.pi * ((LANES * g * k1) % m) / m).ravel()  # exponents mod m keep the angle exact
+    lanes = np.exp(-2j * np.pi * (k1.T * np.arange(LANES)[None, :]) / m).ravel()
+    return (m1, m2, _stockham_plan(m1, dtype), _stockham_plan(m2, dtype), groups.real.astype(dtype),
+            groups.imag.astype(dtype), lanes.real.astype(dtype), lanes.imag.astype(dtype))
+
+
+@lru_cache(maxsize=16)
+def long_plan(n: int, dtype):
+    """(bluestein?, four-step plan of m or of M, chirp re, im, kernel FFT re, im, half twiddles re, im).
+
+    Bluestein's tables as in _plan: the chirp b_t = exp(i pi t^2 / m) (length m) and the FFT of
+    the convolution kernel (length M, the power of two >= 2m - 1), here in float64 by NumPy
+    (a table, made once) before rounding. Half twiddles exp(-2 pi i k / n), k < n // 2.
+    """
+    dtype = np.dtype(dtype)
+    m = complex_length(n)
+    empty = np.zeros(0, dtype)
+    half = np.exp(-2j * np.pi * np.arange(n // 2) / n)
+    halves = (half.real.astype(dtype), half.imag.astype(dtype))
+    split = _split(m)
+    if split is not None:
+        return (False, _four_step_plan(*split, dtype), empty, empty, empty, empty) + halves
+    big = 1 << (2 * m - 2).bit_length()
+    t = np.arange(m, dtype=np.int64)
+    chirp = np.exp(1j * np.pi * ((t * t) % (2 * m)) / m)  # t^2 mod 2m keeps the angle exact
+    kernel = np.zeros(big, np.complex128)
+    kernel[:m] = chirp
+    kernel[big - m + 1 :] = chirp[1:][::-1]
+    spectrum = np.fft.fft(kernel)
+    return (True, _four_step_plan(*_split(big), dtype), chirp.real.astype(dtype), chirp.imag.astype(dtype),
+            spectrum.real.astype(dtype), spectrum.imag.astype(dtype)) + halves
+
+
+# --- the four-step transform of one row ---
+
+
+@njit(cache=True)
+def _blocks(size, dtype_of):
+    """Four arrays of `size` for one task's block and its Stockham scratch, 32 elements apart
+    (see cpu._scratch: arrays a power of two apart share cache sets)."""
+    stride = size + 32
+    buf = np.empty(4 * stride, dtype_of.dtype)
+    return buf[:size], buf[stride : stride + size], buf[2 * stride : 2 * stride + size], buf[3 * stride : 3 * stride + size]
+
+
+@njit(cache=True, parallel=True)
+def _columns(pairs, sr, si, interleaved, br, bi, fs):
+    """Pass 1: B[t2, k1] = w_m^(t2 k1) sum_t1 z[m2 t1 + t2] w_m1^(t1 k1), as br, bi (m,) each, laid
+    out [k1 // 2 LANES, t2, k1 % 2 LANES]: pass 2 reads each of its blocks as one contiguous run.
+
+    z: the interleaved (re, im) floats `pairs` (2m,) if `interleaved`, else (sr, si), each (m,).
+    Two groups of LANES columns at a time, so that each read takes whole 64-byte cache lines.
+    """
+    m1, m2, plan1, _, gr, gi, lr, li = fs
+    tiles_r, tiles_i = br.reshape(m1 // (2 * LANES), m2, 2 * LANES), bi.reshape(m1 // (2 * LANES), m2, 2 * LANES)
+    pairs_of_groups = m2 // (2 * LANES)
+    tasks = min(pairs_of_groups, _TASKS)
+    size = m1 * LANES
+    for task in prange(tasks):
+        zr, zi, wr, wi = _blocks(size, br)
+        ur, ui, vr, vi = _blocks(size, br)
+        for q in range(task * pairs_of_groups // tasks, (task + 1) * pairs_of_groups // tasks):
+            c0 = 2 * LANES * q
+            for t1 in range(m1):
+                i = t1 * m2 + c0
+                if interleaved:
+                    ar, ai = load_pairs(pairs, 2 * i)
+                    cr, ci = load_pairs(pairs, 2 * i + 2 * LANES)
+                else:
+                    ar, ai, cr, ci = load(sr, i), load(si, i), load(sr, i + LANES), load(si, i + LANES)
+                store(zr, LANES * t1, ar)
+                store(zi, LANES * t1, ai)
+                store(ur, LANES * t1, cr)
+                store(ui, LANES * t1, ci)
+            for half in range(2):
+                xr, xi = (zr, zi) if half == 0 else (ur, ui)
+                sr_, si_ = (wr, wi) if half == 0 else (vr, vi)
+                ar, ai, _, _ = stockham(xr, xi, sr_, si_, plan1)
+                g = 2 * q + half
+                for k1 in range(m1):
+                    j = LANES * k1
+                    w1r, w1i = gr[g * m1 + k1], gi[g * m1 + k1]
+                    w2r, w2i = load(lr, j), load(li, j)
+                    twr, twi = w2r * w1r - w2i * w1i, w2r * w1i + w2i * w1r
+                    yr, yi = load(ar, j), load(ai, j)
+                    store(ar, j, yr * twr - yi * twi)
+                    store(ai, j, yr * twi + yi * twr)
+                c = g * LANES
+                for k1 in range(0, m1, LANES):  # into B's tile of 2 LANES k1 by LANES t2
+                    q1, col = k1 // (2 * LANES), k1 % (2 * LANES)
+                    store_tile(ar, k1, tiles_r[q1, c : c + LANES], col)
+                    store_tile(ai, k1, tiles_i[q1, c : c + LANES], col)
+
+
+@njit(cache=True, parallel=True)
+def _rows(br, bi, dr, di, pairs, interleaved, fs):
+    """Pass 2: X[k1 + m1 k2] = sum_t2 B[t2, k1] w_m2^(t2 k2), into (dr, di) (m,) each, or as
+    interleaved (re, im) floats into `pairs` (2m,) if `interleaved`. Two groups of LANES k1 at a
+    time, as in pass 1."""
+    m1, m2, _, plan2, _, _, _, _ = fs
+    pairs_of_groups = m1 // (2 * LANES)
+    tasks = min(pairs_of_groups, _TASKS)
+    size = m2 * LANES
+    for task in prange(tasks):
+        zr, zi, wr, wi = _blocks(size, br)
+        ur, ui, vr, vi = _blocks(size, br)
+        for q in range(task * pairs_of_groups // tasks, (task + 1) * pairs_of_groups // tasks):
+            k0 = 2 * LANES * q
+            for t2 in range(m2):
+                i = (q * m2 + t2) * 2 * LANES  # B's layout: k1 // 2 LANES, t2, k1 % 2 LANES
+                store(zr, LANES * t2, load(br, i))
+                store(zi, LANES * t2, load(bi, i))
+                store(ur, LANES * t2, load(br, i + LANES))
+                store(ui, LANES * t2, load(bi, i + LANES))
+            ar, ai, _, _ = stockham(zr, zi, wr, wi, plan2)
+            cr, ci, _, _ = stockham(ur, ui, vr, vi, plan2)
+            for k2 in range(m2):  # both groups' results together: whole cache lines written
+                k, j = k2 * m1 + k0, LANES * k2
+                if interleaved:
+                    store_pairs(pairs, 2 * k, load(ar, j), load(ai, j))
+                    store_pairs(pairs, 2 * k + 2 * LANES, load(cr, j), load(ci, j))
+                else:
+                    store(dr, k, load(ar, j))
+                    store(di, k, load(ai, j))
+                    store(dr, k + LANES, load(cr, j))
+                    store(di, k + LANES, load(ci, j))
+
+
+# --- Bluestein, for lengths four-step does not split ---
+
+
+@njit(cache=True, parallel=True)
+def _chirp_in(zr, zi, chr_, chi, ur, ui):
+    """u = z conj(b) for t < m, 0 up to M."""
+    m, big = zr.shape[0], ur.shape[0]
+    for c in prange((big + _CHUNK - 1) // _CHUNK):
+        for t in range(c * _CHUNK, min((c + 1) * _CHUNK, big)):
+            if t < m:
+                ur[t] = zr[t] * chr_[t] + zi[t] * chi[t]
+                ui[t] = zi[t] * chr_[t] - zr[t] * chi[t]
+            else:
+                ur[t] = 0
+                ui[t] = 0
+
+
+@njit(cache=True, parallel=True)
+def _times_kernel(vr, vi, kr, ki):
+    """v = conj(v K): conjugating before and after a forward FFT inverts it (but for 1/M)."""
+    big = vr.shape[0]
+    for c in prange((big + _CHUNK - 1) // _CHUNK):
+        for t in range(c * _CHUNK, min((c + 1) * _CHUNK, big)):
+            ar, ai = vr[t], vi[t]
+            vr[t] = ar * kr[t] - ai * ki[t]
+            vi[t] = -(ar * ki[t] + ai * kr[t])
+
+
+@njit(cache=True, parallel=True)
+def _chirp_out(ur, ui, chr_, chi, zr, zi):
+    """z = conj(u) conj(b) / M for t < m."""
+    m = zr.shape[0]
+    scale = zr.dtype.type(1.0 / ur.shape[0])
+    for c in prange((m + _CHUNK - 1) // _CHUNK):
+        for t in range(c * _CHUNK, min((c + 1) * _CHUNK, m)):
+            cr, ci = chr_[t] * scale, chi[t] * scale
+            ar, ai = ur[t], -ui[t]
+            zr[t] = ar * cr + ai * ci
+            zi[t] = ai * cr - ar * ci
+
+
+@njit(cache=True)
+def _bluestein(zr, zi, fs, chr_, chi, kr, ki):
+    """The FFT of (zr, zi) (m,), in place: X_k = conj(b_k) sum_t z_t conj(b_t) b_(k-t), a circular
+    convolution of length M by two four-step FFTs."""
+    big = kr.shape[0]
+    none = zr[:0]
+    ur, ui, vr, vi = np.empty(big, zr.dtype), np.empty(big, zr.dtype), np.empty(big, zr.dtype), np.empty(big, zr.dtype)
+    br, bi = np.empty(big, zr.dtype), np.empty(big, zr.dtype)
+    _chirp_in(zr, zi, chr_, chi, ur, ui)
+    _columns(none, ur, ui, False, br, bi, fs)
+    _rows(br, bi, vr, vi, none, False, fs)
+    _times_kernel(vr, vi, kr, ki)
+    _columns(none, vr, vi, False, br, bi, fs)
+    _rows(br, bi, ur, ui, none, False, fs)
+    _chirp_out(ur, ui, chr_, chi, zr, zi)
+
+
+# --- the real transform's ends: Z of the packed row to fft_half, and back ---
+
+
+@njit(cache=True)
+def _unpack_one(zr, zi, hr, hi, y, k, j):
+    h = zr.dtype.type(0.5)
+    er, ei = h * (zr[k] + zr[j]), h * (zi[k] - zi[j])
+    orr, oi = h * (zi[k] + zi[j]), h * (zr[j] - zr[k])
+    y[2 * k] = er + hr[k] * orr - hi[k] * oi
+    y[2 * k + 1] = ei + hr[k] * oi + hi[k] * orr
+
+
+@njit(cache=True, parallel=True)
+def _unpack_forward(zr, zi, hr, hi, y):
+    """y[k] (as (re, im) floats, (2m,)) = E_k + w_n^k O_k, k < m, from Z = FFT(x[2t] + i x[2t + 1]) (m,):
+    E_k = (Z_k + conj(Z_(m-k))) / 2, O_k = (Z_k - conj(Z_(m-k))) / 2i, Z_m = Z_0."""
+    m = zr.shape[0]
+    h = zr.dtype.type(0.5)
+    for c in prange((m + _CHUNK - 1) // _CHUNK):
+        k, end = c * _CHUNK, min((c + 1) * _CHUNK, m)
+        if k == 0:
+            _unpack_one(zr, zi, hr, hi, y, 0, 0)
+            k = 1
+        while k + LANES <= end:
+            j = m - k - (LANES - 1)  # Z_(m-k-7) .. Z_(m-k), reversed: the mirrors of k .. k + 7
+            zkr, zki, ckr, cki = load(zr, k), load(zi, k), reverse(load(zr, j)), -reverse(load(zi, j))
+            er, ei = h * (zkr + ckr), h * (zki + cki)
+            orr, oi = h * (zki - cki), h * (ckr - zkr)
+            wr, wi = load(hr, k), load(hi, k)
+            store_pairs(y, 2 * k, er + wr * orr - wi * oi, ei + wr * oi + wi * orr)
+            k += LANES
+        for k in range(k, end):
+            _unpack_one(zr, zi, hr, hi, y, k, m - k)
+
+
+@njit(cache=True)
+def _pack_one(g, hr, hi, zr, zi, k, j):
+    h = zr.dtype.type(0.5)
+    cr, ci, mr, mi = g[2 * k], -g[2 * k + 1], g[2 * j], g[2 * j + 1]
+    wr, wi, vr, vi = hr[k], hi[k], hr[j], hi[j]
+    dr, di = cr * wr - ci * wi, cr * wi + ci * wr
+    er, ei = mr * vr + mi * vi, mi * vr - mr * vi
+    zr[k] = h * (cr + mr) - h * (di + ei)
+    zi[k] = h * (ci + mi) + h * (dr + er)
+
+
+@njit(cache=True, parallel=True)
+def _pack_backward(g, hr, hi, zr, zi):
+    """z_k = hc_k + i hd_k (m,) from g (as (re, im) floats, (2m,)): with c_k = conj(g_k) and
+    d_k = c_k w_n^k, hc and hd are c and d made Hermitian, so one FFT of z gives both real
+    halves of grad_x: grad_x[2t] = Re FFT(z)_t, grad_x[2t + 1] = Im FFT(z)_t (see cpu._backward_block)."""
+    m = zr.shape[0]
+    h = zr.dtype.type(0.5)
+    for c in prange((m + _CHUNK - 1) // _CHUNK):
+        k, end = c * _CHUNK, min((c + 1) * _CHUNK, m)
+        if k == 0:
+            _pack_one(g, hr, hi, zr, zi, 0, 0)
+            k = 1
+        while k + LANES <= end:
+            j = m - k - (LANES - 1)
+            gr, gi = load_pairs(g, 2 * k)
+            mr, mi = load_pairs(g, 2 * j)
+            cr, ci, mr, mi = gr, -gi, reverse(mr), reverse(mi)  # c_k, conj(c_(m-k))
+            wr, wi, vr, vi = load(hr, k), load(hi, k), reverse(load(hr, j)), reverse(load(hi, j))
+            dr, di = cr * wr - ci * wi, cr * wi + ci * wr
+            er, ei = mr * vr + mi * vi, mi * vr - mr * vi
+            hcr, hci, hdr, hdi = h * (cr + mr), h * (ci + mi), h * (dr + er), h * (di + ei)
+            store(zr, k, hcr - hdi)
+            store(zi, k, hci + hdr)
+            k += LANES
+        for k in range(k, end):
+            _pack_one(g, hr, hi, zr, zi, k, m - k)
+
+
+@njit(cache=True, parallel=True)
+def _split_pairs(pairs, zr, zi):
+    m = zr.shape[0]
+    for c in prange((m + _CHUNK - 1) // _CHUNK):
+        for t in range(c * _CHUNK, min((c + 1) * _CHUNK, m)):
+            zr[t], zi[t] = pairs[2 * t], pairs[2 * t + 1]
+
+
+@njit(cache=True, parallel=True)
+def _join_pairs(zr, zi, pairs):
+    m = zr.shape[0]
+    for c in prange((m + _CHUNK - 1) // _CHUNK):
+        for t in range(c * _CHUNK, min((c + 1) * _CHUNK, m)):
+            pairs[2 * t], pairs[2 * t + 1] = zr[t], zi[t]
+
+
+# --- rows ---
+
+
+@njit(cache=True)
+def _forward_rows(x, y, plan, zr, zi, br, bi):
+    """y (B, 2 (n // 2)) floats = fft_half of x (B, n), one row at a time; zr, zi, br, bi: scratch (m,)."""
+    bluestein, fs, chr_, chi, kr, ki, hr, hi = plan
+    n = x.shape[1]
+    none = x[0, :0]
+    for r in range(x.shape[0]):
+        if n % 2 == 1:  # odd n: the complex FFT of x itself, always Bluestein (odd m never splits)
+            zr[:] = x[r]
+            zi[:] = 0
+            _bluestein(zr, zi, fs, chr_, chi, kr, ki)
+            _join_pairs(zr[: n // 2], zi[: n // 2], y[r])
+            continue
+        if bluestein:
+            _split_pairs(x[r], zr, zi)
+            _bluestein(zr, zi, fs, chr_, chi, kr, ki)
+        else:
+            _columns(x[r], none, none, True, br, bi, fs)
+            _rows(br, bi, zr, zi, none, False, fs)
+        _unpack_forward(zr, zi, hr, hi, y[r])
+
+
+@njit(cache=True)
+def _backward_rows(g, grad_x, plan, zr, zi, br, bi):
+    """grad_x (B, n) from g (B, 2 (n // 2)) floats, one row at a time; zr, zi, br, bi: scratch (m,)."""
+    bluestein, fs, chr_, chi, kr, ki, hr, hi = plan
+    n = grad_x.shape[1]
+    half = n // 2
+    none = g[0, :0]
+    for r in range(g.shape[0]):
+        if n % 2 == 1:  # grad_x_t = Re(sum_k conj(g_k) w^(kt)): the FFT of conj(g) padded to n
+            _split_pairs(g[r], zr[:half], zi[:half])
+            zi[:half] = -zi[:half]
+            zr[half:] = 0
+            zi[half:] = 0
+            _bluestein(zr, zi, fs, chr_, chi, kr, ki)
+            grad_x[r] = zr
+            continue
+        _pack_backward(g[r], hr, hi, zr, zi)
+        if bluestein:
+            _bluestein(zr, zi, fs, chr_, chi, kr, ki)
+            _join_pairs(zr, zi, grad_x[r])
+        else:
+            _columns(none, zr, zi, False, br, bi, fs)
+            _rows(br, bi, none, none, grad_x[r], True, fs)
+
+
+def is_long(n: int) -> bool:
+    return complex_length(n) >= LONG_MIN
+
+
+def _scratch(n, dtype):
+    """zr, zi, br, bi (m,) each (br, bi empty for Bluestein, which holds its own), allocated by
+    NumPy, which asks the kernel for huge pages at this size: allocated inside Numba, the same
+    four arrays took 4-5 ms more at n = 2^22 (page faults, measured). Through _alloc, so that the
+    tests' NaN poison shows any scratch read before it is written."""
+    m = complex_length(n)
+    b = 0 if long_plan(n, dtype)[0] else m
+    buf = _alloc.empty(2 * m + 2 * b + 96, dtype)
+    return buf[:m], buf[m + 32 : 2 * m + 32], buf[2 * m + 64 : 2 * m + 64 + b], buf[2 * m + b + 96 :]
+
+
+def fft_half(x, y):
+    """y (B, n // 2) complex = fft_half of x (B, n) float, for long rows."""
+    n = x.shape[1]
+    _forward_rows(x, y.view(x.dtype), long_plan(n, x.dtype), *_scratch(n, x.dtype))
+
+
+def fft_half_backward(grad_y, grad_x):
+    """grad_x (B, n) from grad_y (B, n // 2) complex, for long rows."""
+    n = grad_x.shape[1]
+    _backward_rows(grad_y.view(grad_x.dtype), grad_x, long_plan(n, grad_x.dtype), *_scratch(n, grad_x.dtype))

@@ -1,0 +1,90 @@
+"""fft_half on long rows (kernels/fft_half/_long.py: four-step, and Bluestein on four-step).
+
+References in float64 as a NumPy user writes them: np.fft.fft for the forward, and for the
+backward grad_x_t = Re(sum_k conj(g_k) exp(-2 pi i k t / n)) = n Re(ifft(g zero-padded to n)).
+"""
+
+import numba
+import numpy as np
+import pytest
+
+import kernels
+from kernels.fft_half import _long
+from tests.numerics import rel_err
+
+# (rows, n): the four-step split m = m1 m2 for powers of two (2^20, 2^22) and for a mixed radix
+# (m = 2^8 3^2 5^3); Bluestein on four-step for a large prime n, for n = 2 * prime (m prime), for an
+# odd composite n, and for an even n whose m does not split into multiples of 16 (m = 240240).
+LONG_CASES = [(3, 2**20), (1, 2**22), (2, 576000), (1, 1048573), (2, 2 * 131071), (1, 3**12), (1, 480480)]
+
+
+def _reference_backward(g, n):
+    full = np.zeros(g.shape[:-1] + (n,), np.complex128)
+    full[..., : g.shape[-1]] = g
+    return n * np.fft.ifft(full).real
+
+
+def _inputs(rng, rows, n):
+    x = rng.standard_normal((rows, n))
+    g = rng.standard_normal((rows, n // 2)) + 1j * rng.standard_normal((rows, n // 2))
+    return x, g
+
+
+@pytest.mark.parametrize("rows, n", LONG_CASES)
+def test_long_rows_forward_and_backward(rows, n, rng):
+    assert _long.is_long(n)
+    x, g = _inputs(rng, rows, n)
+    expected, expected_grad = np.fft.fft(x)[:, : n // 2], _reference_backward(g, n)
+    assert rel_err(kernels.fft_half(x), expected) <= 1e-12
+    assert rel_err(kernels.fft_half_backward(g, None, x)[0], expected_grad) <= 1e-12
+    x32, g32 = x.astype(np.float32), g.astype(np.complex64)
+    assert rel_err(kernels.fft_half(x32), np.fft.fft(x32.astype(np.float64))[:, : n // 2]) <= 1e-5
+    assert rel_err(kernels.fft_half_backward(g32, None, x32)[0], _reference_backward(g32.astype(np.complex128), n)) <= 1e-5
+
+
+def test_long_rows_gradient_is_the_forward_s_derivative(rng):
+    """Central differences along a random direction v: (L(x + e v) - L(x - e v)) / 2e = <grad_x, v>,
+    L = Re(sum conj(c) y); a whole finite-difference gradient of 2^20 inputs would take hours."""
+    n = 2**20
+    x, c = _inputs(rng, 1, n)
+    v = rng.standard_normal(x.shape)
+
+    def loss(z):
+        return float(np.sum(c.real * kernels.fft_half(z).real + c.imag * kernels.fft_half(z).imag))
+
+    eps = 1e-3  # L is linear in x: the difference has no truncation error, only rounding
+    numeric = (loss(x + eps * v) - loss(x - eps * v)) / (2 * eps)
+    analytic = float(np.sum(kernels.fft_half_backward(c, None, x)[0] * v))
+    assert abs(numeric - analytic) <= 1e-8 * abs(analytic)
+
+
+def test_long_rows_on_one_thread_equal_the_threaded_result(rng):
+    """The passes cut each row into more tasks than threads; on one thread they queue."""
+    x, g = _inputs(rng, 2, 2**18)
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        y, grad_x = kernels.fft_half(x), kernels.fft_half_backward(g, None, x)[0]
+    finally:
+        numba.set_num_threads(before)
+    assert rel_err(y, np.fft.fft(x)[:, : 2**17]) <= 1e-12
+    assert rel_err(grad_x, _reference_backward(g, 2**18)) <= 1e-12
+
+
+def test_long_rows_on_strided_and_batched_inputs(rng):
+    """A (2, 2, n) batch and a view of every other row go through the same path as contiguous rows."""
+    n = 2**17
+    x = rng.standard_normal((2, 4, n))[:, ::2]
+    assert rel_err(kernels.fft_half(x), np.fft.fft(x)[..., : n // 2]) <= 1e-12
+
+
+@pytest.mark.parametrize("m", [2**16, 2**17, 2**19, 2**21, 288000])
+def test_split_is_two_multiples_of_16_near_the_square_root(m):
+    m1, m2 = _long._split(m)
+    assert m1 * m2 == m and m1 % 16 == 0 and m2 % 16 == 0 and m1 <= m2
+    assert m2 <= 4 * m1  # as square as the factors allow for these m
+
+
+def test_split_refuses_lengths_it_cannot_vectorize():
+    assert _long._split(131071) is None  # prime
+    assert _long._split(240240) is None  # 2^4 * 15015: no two multiples of 16
