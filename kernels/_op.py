@@ -21,7 +21,8 @@ class Case:
     ``numpy`` is the expression a user of the chapter would write; ``floor``, where one
     exists, the cheapest NumPy work the op cannot avoid (the GEMM alone; one read of x
     plus a copy), so "ours / floor" says how close to the hardware's limit we are;
-    ``others``, more peers (rfft, scipy, einsum, our own forward for a backward).
+    ``others``, more NumPy-side contenders (rfft, scipy, einsum, our own forward for a backward);
+    ``peers``, the same op as PyTorch, JAX, FFTW or MKL users write it, where installed.
     """
 
     kernel: str
@@ -32,7 +33,7 @@ class Case:
     floor: tuple = None  # (name, callable) or None
     others: dict = field(default_factory=dict)  # name -> callable
     quick: bool = False  # part of the --quick run
-    torch: Callable = None  # (torch module, *inputs as tensors) -> result: PyTorch's way, where installed
+    peers: dict = field(default_factory=dict)  # "torch" | "jax" | "fftw" | "mkl" -> fn(module, *inputs): see fastlayers/bench/peers.py
     tolerance: float = 1e-4  # relative L2 error allowed between ours and numpy (float32)
 
     @property

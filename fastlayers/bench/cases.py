@@ -34,11 +34,17 @@ def _torch_linear_relu_center(torch, x, w, b):
     return h - h.mean()
 
 
+def _jax_linear_relu_center(jnp, x, w, b):
+    h = jnp.maximum(x @ w + b, 0)
+    return h - h.mean()
+
+
 def _chain_cases():
     """A Linear then a Centered, as in the chapter: a kernel on two threads right after BLAS's GEMM."""
     yield Case("linear_relu+center", "(256, 1024) @ (1024, 1024)", linear_inputs(256, 1024, 1024),
                lambda x, w, b: kernels.center(kernels.linear_relu(x, w, b)), _numpy_linear_relu_center,
-               floor=("x @ w", lambda x, w, b: x @ w), quick=True, torch=_torch_linear_relu_center)
+               floor=("x @ w", lambda x, w, b: x @ w), quick=True,
+               peers={"torch": _torch_linear_relu_center, "jax": _jax_linear_relu_center})
 
 
 # --- a training epoch: the digits MLP, Linear(64, 128, relu) then Linear(128, 10), cross-entropy, Adam ---
@@ -100,13 +106,14 @@ def _torch_epoch(torch, x, t, w1, b1, w2, b2, batch_size):
         opt.zero_grad()
         torch.nn.functional.cross_entropy(net(x[start : start + batch_size]), t[start : start + batch_size]).backward()
         opt.step()
-    return tuple(net.parameters())
+    w1, b1, w2, b2 = (p.detach() for p in net.parameters())
+    return w1.T, b1, w2.T, b2  # back to (in, out), as NumPy's epoch has them
 
 
 def _training_cases():
     for batch_size in (64, 1024):
         yield Case("train epoch", f"digits MLP, batch {batch_size}", _training_inputs(batch_size), _fastlayers_epoch,
-                   _numpy_epoch, quick=True, torch=_torch_epoch, tolerance=1e-4)
+                   _numpy_epoch, quick=True, peers={"torch": _torch_epoch}, tolerance=1e-4)
 
 
 CHAIN_CASES = list(_chain_cases())
@@ -126,14 +133,19 @@ def _rel_err(got, expected) -> float:
     return float(np.linalg.norm(got - expected) / (denom if denom > 0 else 1.0))
 
 
-def check(case: Case, args) -> float:
-    """Relative error of ours against the NumPy baseline; raises if above the case's tolerance."""
-    ours, theirs = case.ours(*args), case.numpy(*args)
-    pairs = zip(ours, theirs) if isinstance(ours, tuple) else [(ours, theirs)]
+def check_against_numpy(case: Case, args, result, who="ours") -> float:
+    """Relative error of a result for args against the NumPy baseline; raises if above the case's tolerance."""
+    theirs = case.numpy(*args)
+    pairs = zip(result, theirs) if isinstance(result, tuple) else [(result, theirs)]
     err = max(_rel_err(a, b) for a, b in pairs)
     if not err <= case.tolerance:
-        raise AssertionError(f"{case.name}: relative error {err:.2e} against NumPy exceeds {case.tolerance:.0e}")
+        raise AssertionError(f"{case.name}: {who}: relative error {err:.2e} against NumPy exceeds {case.tolerance:.0e}")
     return err
+
+
+def check(case: Case, args) -> float:
+    """Relative error of ours against the NumPy baseline; raises if above the case's tolerance."""
+    return check_against_numpy(case, args, case.ours(*args))
 
 
 def contenders(case: Case) -> dict:

@@ -20,6 +20,7 @@ from datetime import date
 import numpy as np
 
 from . import cases as cases_module
+from . import peers
 from .overhead import OVERHEAD_CASES
 from .timing import median_times
 
@@ -35,18 +36,8 @@ def machine_info() -> dict:
         pass
     info = {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
             "numpy": np.__version__, "numba": numba.__version__, "date": date.today().isoformat()}
-    torch = _torch()
-    if torch is not None:
-        info["torch"] = torch.__version__
+    info["peer_versions"] = peers.versions()
     return info
-
-
-def _torch():
-    try:
-        import torch
-    except ImportError:
-        return None
-    return torch
 
 
 def _format_time(seconds: float) -> str:
@@ -56,7 +47,9 @@ def _format_time(seconds: float) -> str:
     return f"{seconds / 1e-9:.3g} ns"
 
 
-def run_case(case, samples, target_s, torch=None) -> dict:
+def run_case(case, samples, target_s, peer_modules=None) -> dict:
+    """One case checked, then timed against NumPy and its other contenders side by side, then against each
+    installed peer (peer_modules: {name: module}, from peers.installed()) in a pass of its own."""
     args = case.make(np.random.default_rng(0))
     row = {"kernel": case.kernel, "shape": case.shape}
     try:
@@ -69,14 +62,20 @@ def run_case(case, samples, target_s, torch=None) -> dict:
     ours = times["fastlayers"]
     row["times"] = times
     row["speedup"] = {label: t / ours for label, t in times.items() if label != "fastlayers"}
-    if torch is not None and case.torch is not None:
-        # A pass of its own: PyTorch's OpenMP threads keep spinning after each op and would
-        # slow whatever runs next, so it never takes turns with NumPy's contenders above.
-        torch_args = [torch.from_numpy(a) if isinstance(a, np.ndarray) else a for a in args]
-        pair = median_times({"fastlayers": fns["fastlayers"], "torch": lambda: case.torch(torch, *torch_args)},
-                            samples=samples, target_s=target_s)
-        row["times"]["torch"] = pair["torch"]
-        row["speedup"]["torch"] = pair["torch"] / pair["fastlayers"]
+    for name, module in (peer_modules or {}).items():
+        if name not in case.peers:
+            continue
+        # A pass of its own: PyTorch's and MKL's OpenMP threads, XLA's pool, keep spinning after a
+        # call and would slow whatever runs next, so a peer never takes turns with NumPy's contenders.
+        try:
+            run = peers.PEERS[name].prepare(module, case.peers[name], args)
+            cases_module.check_against_numpy(case, args, peers.as_numpy(run()), who=name)
+        except Exception as e:  # a peer that fails its check or raises is reported, not timed
+            row.setdefault("peer_errors", {})[name] = f"{type(e).__name__}: {e}"
+            continue
+        pair = median_times({"fastlayers": fns["fastlayers"], name: run}, samples=samples, target_s=target_s)
+        row["times"][name] = pair[name]
+        row["speedup"][name] = pair[name] / pair["fastlayers"]
     return row
 
 
@@ -110,7 +109,7 @@ def module_overhead(samples) -> list:
 
 def print_table(rows, info, file=sys.stdout):
     print(f"fastlayers bench — {info['cpu']}, {info['cores']} cores, NumPy {info['numpy']}, Numba {info['numba']}"
-          + (f", PyTorch {info['torch']}" if "torch" in info else "") + f", {info['date']}"
+          + "".join(f", {name} {version}" for name, version in info["peer_versions"].items()) + f", {info['date']}"
           + (f"; {info['busy']} busy-loop process(es) running beside it" if info.get("busy") else ""), file=file)
     print("float32; medians of interleaved runs; speed-up = their time / ours (> 1: we are faster)\n", file=file)
     header = f"{'kernel':26s} {'shape':34s} {'ours':>10s} {'numpy':>10s} {'speed-up':>8s}  {'vs floor / peers (their time / ours)'}"
@@ -121,9 +120,10 @@ def print_table(rows, info, file=sys.stdout):
             print(f"{row['kernel']:26s} {row['shape']:34s} CHECK FAILED: {row['error']}", file=file)
             continue
         t = row["times"]
-        peers = "  ".join(f"{label}: {ratio:.2f}x" for label, ratio in row["speedup"].items() if label != "numpy")
+        others = "  ".join(f"{label}: {ratio:.2f}x" for label, ratio in row["speedup"].items() if label != "numpy")
+        failed = "  ".join(f"{name}: check failed" for name in row.get("peer_errors", {}))
         print(f"{row['kernel']:26s} {row['shape']:34s} {_format_time(t['fastlayers']):>10s} "
-              f"{_format_time(t['numpy']):>10s} {row['speedup']['numpy']:7.2f}x  {peers}", file=file)
+              f"{_format_time(t['numpy']):>10s} {row['speedup']['numpy']:7.2f}x  {others}  {failed}".rstrip(), file=file)
 
 
 def _pyplot():
@@ -262,14 +262,14 @@ def main(quick=False, json_path=None, plot_path=None, device="cpu", only=None, b
     if unknown:
         raise SystemExit(f"fastlayers bench --only: unknown kernel {', '.join(unknown)}; expected one of {', '.join(sorted(known | {'dask'}))}")
     selected = [c for c in cases_module.CASES if (c.quick or not quick) and _chosen(c.kernel, only)]
-    torch = _torch()
-    info = {**machine_info(), "busy": busy}
+    peer_modules = peers.installed()
+    info = {**machine_info(), "busy": busy, "peers": sorted(peer_modules)}
     samples, target_s = (5, 0.005) if quick else (15, 0.02)
     start = time.perf_counter()
     rows = []
     with busy_loops(busy):
         for case in tqdm(selected, desc="fastlayers bench", unit="case", file=sys.stderr):
-            rows.append(run_case(case, samples, target_s, torch))
+            rows.append(run_case(case, samples, target_s, peer_modules))
         memory = [] if quick else [peak_memory(c) for c in cases_module.MEMORY_CASES if _chosen(c.kernel, only)]
         overhead = module_overhead(samples=3 * samples) if not only else []
     print_table(rows, info)

@@ -82,7 +82,8 @@ def _cases():
         cases.append(Case("center", label, _inputs(shape), lambda x, a=axis: center(x, a),
                           lambda x, a=axis: x - x.mean(axis=a, keepdims=True), floor=("x.sum() + x.copy()", sum_and_copy),
                           quick=quick,
-                          torch=lambda torch, x, a=axis: x - (x.mean() if a is None else x.mean(a, keepdim=True))))
+                          peers={"torch": lambda torch, x, a=axis: x - (x.mean() if a is None else x.mean(a, keepdim=True)),
+                                 "jax": lambda jnp, x, a=axis: x - x.mean(axis=a, keepdims=True)}))
 
     def make_backward(rng):
         (x,) = _inputs((10**6,))(rng)

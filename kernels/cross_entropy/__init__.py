@@ -194,6 +194,12 @@ def _torch_step(torch, logits, labels):
     return loss, x.grad
 
 
+def _jax_cross_entropy(jnp, logits, labels):
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - jnp.log(jnp.exp(shifted).sum(axis=1, keepdims=True))
+    return -jnp.take_along_axis(log_probs, labels[:, None], axis=1).mean()
+
+
 _SIZES = [((64, 10), True), ((4096, 1000), True), ((512, 50257), False)]
 
 
@@ -202,9 +208,10 @@ def _cases():
     for (n, classes), quick in _SIZES:
         make = _inputs(n, classes)
         cases.append(Case("cross_entropy", f"({n}, {classes})", make, cross_entropy, numpy_cross_entropy,
-                          quick=quick, torch=lambda torch, x, t: torch.nn.functional.cross_entropy(x, t)))
+                          quick=quick, peers={"torch": lambda torch, x, t: torch.nn.functional.cross_entropy(x, t),
+                                                   "jax": _jax_cross_entropy}))
         cases.append(Case("cross_entropy+backward", f"({n}, {classes})", make, _step,
-                          lambda x, t: numpy_cross_entropy(x, t, backward=True), quick=quick, torch=_torch_step))
+                          lambda x, t: numpy_cross_entropy(x, t, backward=True), quick=quick, peers={"torch": _torch_step}))
     return cases
 
 

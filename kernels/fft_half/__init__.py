@@ -118,7 +118,13 @@ def _scipy_rfft(x):
     return scipy.fft.rfft(x, workers=-1)
 
 
-_SIZES = [((16, 1000), True), ((4096, 256), True), ((1024, 1024), False), ((64, 65536), False), ((8, 4096), True)]
+# each as its users write it; rfft returns n // 2 + 1 coefficients, a view drops the last
+_FFT_PEERS = {"torch": lambda torch, x: torch.fft.rfft(x)[:, : x.shape[1] // 2],
+              "jax": lambda jnp, x: jnp.fft.rfft(x)[:, : x.shape[1] // 2],
+              "fftw": lambda plans, x: plans.rfft(x)[:, : x.shape[1] // 2],
+              "mkl": lambda mkl_fft, x: mkl_fft.rfft(x)[:, : x.shape[1] // 2]}
+_SIZES = [((16, 1000), True), ((4096, 256), True), ((1024, 1024), False), ((64, 65536), False), ((8, 4096), True),
+          ((4, 2**20), False), ((1, 2**22), False), ((2, 1048573), False)]  # long rows: four-step; a prime: Bluestein
 
 
 def _cases():
@@ -127,7 +133,7 @@ def _cases():
         shape = f"({rows}, {n})"
         cases.append(Case("fft_half", shape, lambda rng, s=(rows, n): (rng.standard_normal(s, dtype=F32),), fft_half,
                           numpy_fft_half, others={"np.fft.rfft": np.fft.rfft, "scipy rfft workers=-1": _scipy_rfft},
-                          quick=quick, torch=lambda torch, x: torch.fft.rfft(x)[:, : x.shape[1] // 2]))
+                          quick=quick, peers=_FFT_PEERS))
 
         def make_backward(rng, rows=rows, n=n):
             g = rng.standard_normal((rows, n // 2), dtype=F32) + 1j * rng.standard_normal((rows, n // 2), dtype=F32)

@@ -229,13 +229,10 @@ def _chirp_out(ur, ui, chr_, chi, zr, zi):
 
 
 @njit(cache=True)
-def _bluestein(zr, zi, fs, chr_, chi, kr, ki):
+def _bluestein(zr, zi, fs, chr_, chi, kr, ki, br, bi, ur, ui, vr, vi):
     """The FFT of (zr, zi) (m,), in place: X_k = conj(b_k) sum_t z_t conj(b_t) b_(k-t), a circular
-    convolution of length M by two four-step FFTs."""
-    big = kr.shape[0]
+    convolution of length M by two four-step FFTs; br ... vi: scratch (M,)."""
     none = zr[:0]
-    ur, ui, vr, vi = np.empty(big, zr.dtype), np.empty(big, zr.dtype), np.empty(big, zr.dtype), np.empty(big, zr.dtype)
-    br, bi = np.empty(big, zr.dtype), np.empty(big, zr.dtype)
     _chirp_in(zr, zi, chr_, chi, ur, ui)
     _columns(none, ur, ui, False, br, bi, fs)
     _rows(br, bi, vr, vi, none, False, fs)
@@ -339,8 +336,8 @@ def _join_pairs(zr, zi, pairs):
 
 
 @njit(cache=True)
-def _forward_rows(x, y, plan, zr, zi, br, bi):
-    """y (B, 2 (n // 2)) floats = fft_half of x (B, n), one row at a time; zr, zi, br, bi: scratch (m,)."""
+def _forward_rows(x, y, plan, zr, zi, br, bi, u_v):
+    """y (B, 2 (n // 2)) floats = fft_half of x (B, n), one row at a time; scratch: _scratch()."""
     bluestein, fs, chr_, chi, kr, ki, hr, hi = plan
     n = x.shape[1]
     none = x[0, :0]
@@ -348,12 +345,12 @@ def _forward_rows(x, y, plan, zr, zi, br, bi):
         if n % 2 == 1:  # odd n: the complex FFT of x itself, always Bluestein (odd m never splits)
             zr[:] = x[r]
             zi[:] = 0
-            _bluestein(zr, zi, fs, chr_, chi, kr, ki)
+            _bluestein(zr, zi, fs, chr_, chi, kr, ki, br, bi, *u_v)
             _join_pairs(zr[: n // 2], zi[: n // 2], y[r])
             continue
         if bluestein:
             _split_pairs(x[r], zr, zi)
-            _bluestein(zr, zi, fs, chr_, chi, kr, ki)
+            _bluestein(zr, zi, fs, chr_, chi, kr, ki, br, bi, *u_v)
         else:
             _columns(x[r], none, none, True, br, bi, fs)
             _rows(br, bi, zr, zi, none, False, fs)
@@ -361,8 +358,8 @@ def _forward_rows(x, y, plan, zr, zi, br, bi):
 
 
 @njit(cache=True)
-def _backward_rows(g, grad_x, plan, zr, zi, br, bi):
-    """grad_x (B, n) from g (B, 2 (n // 2)) floats, one row at a time; zr, zi, br, bi: scratch (m,)."""
+def _backward_rows(g, grad_x, plan, zr, zi, br, bi, u_v):
+    """grad_x (B, n) from g (B, 2 (n // 2)) floats, one row at a time; scratch: _scratch()."""
     bluestein, fs, chr_, chi, kr, ki, hr, hi = plan
     n = grad_x.shape[1]
     half = n // 2
@@ -373,12 +370,12 @@ def _backward_rows(g, grad_x, plan, zr, zi, br, bi):
             zi[:half] = -zi[:half]
             zr[half:] = 0
             zi[half:] = 0
-            _bluestein(zr, zi, fs, chr_, chi, kr, ki)
+            _bluestein(zr, zi, fs, chr_, chi, kr, ki, br, bi, *u_v)
             grad_x[r] = zr
             continue
         _pack_backward(g[r], hr, hi, zr, zi)
         if bluestein:
-            _bluestein(zr, zi, fs, chr_, chi, kr, ki)
+            _bluestein(zr, zi, fs, chr_, chi, kr, ki, br, bi, *u_v)
             _join_pairs(zr, zi, grad_x[r])
         else:
             _columns(none, zr, zi, False, br, bi, fs)
@@ -390,14 +387,18 @@ def is_long(n: int) -> bool:
 
 
 def _scratch(n, dtype):
-    """zr, zi, br, bi (m,) each (br, bi empty for Bluestein, which holds its own), allocated by
-    NumPy, which asks the kernel for huge pages at this size: allocated inside Numba, the same
-    four arrays took 4-5 ms more at n = 2^22 (page faults, measured). Through _alloc, so that the
-    tests' NaN poison shows any scratch read before it is written."""
+    """zr, zi (m,); br, bi (m, or M for Bluestein); and Bluestein's (ur, ui, vr, vi) (M,), else empty.
+    Allocated by NumPy, which asks the kernel for huge pages at these sizes: allocated inside Numba,
+    the four arrays of a 2^22 row took 4-5 ms more (page faults, measured). Through _alloc, so
+    that the tests' NaN poison shows any scratch read before it is written."""
     m = complex_length(n)
-    b = 0 if long_plan(n, dtype)[0] else m
-    buf = _alloc.empty(2 * m + 2 * b + 96, dtype)
-    return buf[:m], buf[m + 32 : 2 * m + 32], buf[2 * m + 64 : 2 * m + 64 + b], buf[2 * m + b + 96 :]
+    bluestein, fs = long_plan(n, dtype)[:2]
+    big = fs[0] * fs[1] if bluestein else 0
+    sizes = [m, m, big or m, big or m] + [big] * 4
+    offsets = np.cumsum([0] + [size + 32 for size in sizes])  # 32 apart: see cpu._scratch
+    buf = _alloc.empty(int(offsets[-1]), dtype)
+    parts = [buf[o : o + size] for o, size in zip(offsets, sizes)]
+    return parts[0], parts[1], parts[2], parts[3], tuple(parts[4:])
 
 
 def fft_half(x, y):

@@ -244,7 +244,8 @@ def _cases():
         shape = f"({n}, {n_in}) @ ({n_in}, {n_out})"
         make = linear_inputs(n, n_in, n_out)
         yield Case("linear_relu", shape, make, linear_relu, numpy_linear_relu,
-                   floor=("x @ w", lambda x, w, b: x @ w), quick=quick, torch=torch_linear_relu)
+                   floor=("x @ w", lambda x, w, b: x @ w), quick=quick,
+                   peers={"torch": torch_linear_relu, "jax": lambda jnp, x, w, b: jnp.maximum(x @ w + b, 0)})
 
         def make_backward(rng, make=make):
             x, w, b = make(rng)

@@ -126,7 +126,8 @@ def _cases():
         make = tensor_reduction_inputs(n, n_in, n_out)
         cases.append(Case("tensor_reduction", shape, make, tensor_reduction, numpy_outer_gemm,
                           others={"einsum": _einsum} if with_einsum else {}, quick=quick,
-                          torch=lambda torch, x, w: torch.nn.functional.bilinear(x, x, w.permute(2, 0, 1))))
+                          peers={"torch": lambda torch, x, w: torch.nn.functional.bilinear(x, x, w.permute(2, 0, 1)),
+                                 "jax": lambda jnp, x, w: jnp.einsum("ijk,ni,nj->nk", w, x, x)}))
 
         def make_backward(rng, make=make, n=n, n_out=n_out):
             x, w = make(rng)
