@@ -5,7 +5,8 @@ import pytest
 from numba import njit
 from numba.core.errors import TypingError
 
-from kernels.cpu._simd import LANES, load, load_tile, load_tile_pairs, sqrt, store, store_tile, store_tile_pairs
+from kernels.cpu._simd import (LANES, load, load_pairs, load_tile, load_tile_pairs, reverse, sqrt, store, store_pairs,
+                               store_tile, store_tile_pairs)
 
 
 @njit
@@ -76,3 +77,25 @@ def test_division_and_square_root_match_numpy(dtype, rng):
     expected = x / (np.sqrt(y) + 0.25) + 0.25 / x
     np.testing.assert_allclose(out[LANES:], expected, rtol=1e-5 if dtype == np.float32 else 1e-14)
     assert np.isnan(out[:LANES]).all()
+
+
+@njit
+def _pairs_and_reverse(x, i, re, im, out, j):
+    a, b = load_pairs(x, i)
+    store(re, 0, a)
+    store(im, 0, reverse(b))
+    store_pairs(out, j, reverse(a), b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pairs_split_and_join_interleaved_floats_and_reverse_flips_lanes(dtype, rng):
+    x = rng.standard_normal(4 * LANES).astype(dtype)
+    re, im = np.full(LANES, np.nan, dtype), np.full(LANES, np.nan, dtype)
+    out = np.full(4 * LANES, np.nan, dtype)
+    i, j = 3, 5  # unaligned
+    _pairs_and_reverse(x, i, re, im, out, j)
+    np.testing.assert_array_equal(re, x[i : i + 2 * LANES : 2])
+    np.testing.assert_array_equal(im, x[i + 1 : i + 2 * LANES : 2][::-1])
+    np.testing.assert_array_equal(out[j : j + 2 * LANES : 2], x[i : i + 2 * LANES : 2][::-1])
+    np.testing.assert_array_equal(out[j + 1 : j + 2 * LANES : 2], x[i + 1 : i + 2 * LANES : 2])
+    assert np.isnan(out[:j]).all() and np.isnan(out[j + 2 * LANES :]).all()  # nothing outside its 2 LANES
