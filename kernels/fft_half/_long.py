@@ -106,6 +106,26 @@ def _blocks(size, dtype_of):
     return buf[:size], buf[stride : stride + size], buf[2 * stride : 2 * stride + size], buf[3 * stride : 3 * stride + size]
 
 
+@njit(cache=True)
+def _twiddle_into_tiles(ar, ai, g, gr, gi, lr, li, tiles_r, tiles_i):
+    """Column group g's transformed block (m1 LANES,) times w_m^(t2 k1), into B's tiles (pass 1's end);
+    gr ... li: the four-step plan's twiddles."""
+    m1 = ar.shape[0] // LANES
+    for k1 in range(m1):
+        j = LANES * k1
+        w1r, w1i = gr[g * m1 + k1], gi[g * m1 + k1]
+        w2r, w2i = load(lr, j), load(li, j)
+        twr, twi = w2r * w1r - w2i * w1i, w2r * w1i + w2i * w1r
+        yr, yi = load(ar, j), load(ai, j)
+        store(ar, j, yr * twr - yi * twi)
+        store(ai, j, yr * twi + yi * twr)
+    c = g * LANES
+    for k1 in range(0, m1, LANES):  # into B's tile of 2 LANES k1 by LANES t2
+        q1, col = k1 // (2 * LANES), k1 % (2 * LANES)
+        store_tile(ar, k1, tiles_r[q1, c : c + LANES], col)
+        store_tile(ai, k1, tiles_i[q1, c : c + LANES], col)
+
+
 @njit(cache=True, parallel=True)
 def _columns(pairs, sr, si, interleaved, br, bi, fs):
     """Pass 1: B[t2, k1] = w_m^(t2 k1) sum_t1 z[m2 t1 + t2] w_m1^(t1 k1), as br, bi (m,) each, laid
@@ -135,24 +155,10 @@ def _columns(pairs, sr, si, interleaved, br, bi, fs):
                 store(zi, LANES * t1, ai)
                 store(ur, LANES * t1, cr)
                 store(ui, LANES * t1, ci)
-            for half in range(2):
-                xr, xi = (zr, zi) if half == 0 else (ur, ui)
-                sr_, si_ = (wr, wi) if half == 0 else (vr, vi)
-                ar, ai, _, _ = stockham(xr, xi, sr_, si_, plan1)
-                g = 2 * q + half
-                for k1 in range(m1):
-                    j = LANES * k1
-                    w1r, w1i = gr[g * m1 + k1], gi[g * m1 + k1]
-                    w2r, w2i = load(lr, j), load(li, j)
-                    twr, twi = w2r * w1r - w2i * w1i, w2r * w1i + w2i * w1r
-                    yr, yi = load(ar, j), load(ai, j)
-                    store(ar, j, yr * twr - yi * twi)
-                    store(ai, j, yr * twi + yi * twr)
-                c = g * LANES
-                for k1 in range(0, m1, LANES):  # into B's tile of 2 LANES k1 by LANES t2
-                    q1, col = k1 // (2 * LANES), k1 % (2 * LANES)
-                    store_tile(ar, k1, tiles_r[q1, c : c + LANES], col)
-                    store_tile(ai, k1, tiles_i[q1, c : c + LANES], col)
+            ar, ai, _, _ = stockham(zr, zi, wr, wi, plan1)
+            _twiddle_into_tiles(ar, ai, 2 * q, gr, gi, lr, li, tiles_r, tiles_i)
+            cr, ci, _, _ = stockham(ur, ui, vr, vi, plan1)
+            _twiddle_into_tiles(cr, ci, 2 * q + 1, gr, gi, lr, li, tiles_r, tiles_i)
 
 
 @njit(cache=True, parallel=True)
