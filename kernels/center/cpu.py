@@ -16,6 +16,7 @@ from numba import njit, prange
 
 from .layout import center_by_layout
 from ..cpu import _alloc
+from ..cpu._simd import LANES, load, store
 from ..cpu._threads import PARALLEL_MIN_ELEMENTS
 
 _SUM_BLOCK = 256  # elements summed by one vectorized loop before joining the total
@@ -136,18 +137,29 @@ def _split_all(mean, dtype_of):
 def _column_sums(x3, o, r0, r1, acc):
     """acc[:] = float64 sums of x3[o, r0:r1, :] over the rows."""
     acc[:] = 0.0
-    for row in x3[o, r0:r1]:
+    rows = x3[o, r0:r1]
+    for r in range(rows.shape[0]):  # indexed: `for row in rows` left the inner loop scalar (4x slower, measured)
+        row = rows[r]
         for i in range(row.size):
             acc[i] += np.float64(row[i])
 
 
 @njit(cache=True)
 def _subtract_columns(x3, hi, lo, o, r0, r1, out3):
+    """out3[o, r0:r1] = (x3[o, r0:r1] - hi[o]) - lo[o], in explicit vectors.
+
+    Left to LLVM, the loop is vectorized behind a per-row overlap check of four
+    arrays and ran at 1.7x a copy's time; as vectors, 1.2x (3000 x 1000 float32).
+    """
     h, l = hi[o], lo[o]
     rows, out_rows = x3[o, r0:r1], out3[o, r0:r1]
+    n = rows.shape[1]
+    whole = n - n % LANES
     for r in range(rows.shape[0]):
         row, out_row = rows[r], out_rows[r]
-        for i in range(row.size):
+        for i in range(0, whole, LANES):
+            store(out_row, i, (load(row, i) - load(h, i)) - load(l, i))
+        for i in range(whole, n):
             out_row[i] = (row[i] - h[i]) - l[i]
 
 

@@ -53,6 +53,17 @@ def test_center(data, shape, dtype, seed):
     assert rel_err(y, reference.center(x.astype(np.float64), axis)) <= TOLERANCE[np.dtype(dtype)]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, axis", [((2000, 203), 0), ((3, 700, 131), 1), ((96, 4099), 0)])
+def test_center_columns_on_the_threaded_path(shape, axis, dtype, rng):
+    """Column centering above the one-thread size: many row blocks, widths with a tail past the last vector."""
+    x = (rng.standard_normal(shape) * 2 + 5).astype(dtype)
+    y = kernels.center(x, axis)
+    assert rel_err(y, reference.center(x.astype(np.float64), axis)) <= TOLERANCE[np.dtype(dtype)]
+    assert rel_err(kernels.center_backward(x, None, None, axis)[0], reference.center(x.astype(np.float64), axis)) <= (
+        TOLERANCE[np.dtype(dtype)])
+
+
 @given(n=st.integers(0, 40), n_in=st.integers(1, 24), n_out=st.integers(1, 20), dtype=dtypes, seed=seeds)
 def test_tensor_reduction(n, n_in, n_out, dtype, seed):
     rng = np.random.default_rng(seed)
