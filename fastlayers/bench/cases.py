@@ -10,7 +10,7 @@ import numpy as np
 
 import kernels
 from kernels import Case
-from kernels.cross_entropy import numpy_cross_entropy
+from kernels.cross_entropy import jax_cross_entropy, numpy_cross_entropy
 from kernels.linear import linear_inputs, numpy_linear_relu, torch_linear_relu
 from kernels.tensor_reduction import numpy_outer_gemm, tensor_reduction_inputs
 
@@ -110,10 +110,28 @@ def _torch_epoch(torch, x, t, w1, b1, w2, b2, batch_size):
     return w1.T, b1, w2.T, b2  # back to (in, out), as NumPy's epoch has them
 
 
+def _jax_epoch(jnp, x, t, w1, b1, w2, b2, batch_size):
+    """The epoch as a JAX user writes it: the loss, jax.grad, Adam's formulas; the peer compiles the whole epoch."""
+    import jax
+
+    def loss(params, xb, tb):
+        w1, b1, w2, b2 = params
+        return jax_cross_entropy(jnp, jnp.maximum(xb @ w1 + b1, 0) @ w2 + b2, tb)
+
+    params = (w1, b1, w2, b2)
+    moments = [(jnp.zeros_like(p), jnp.zeros_like(p)) for p in params]
+    for step, start in enumerate(range(0, len(x), batch_size), 1):
+        grads = jax.grad(loss)(params, x[start : start + batch_size], t[start : start + batch_size])
+        moments = [(m + 0.1 * (g - m), 0.999 * v + 0.001 * g * g) for g, (m, v) in zip(grads, moments)]
+        params = tuple(p - (1e-3 / (1 - 0.9**step)) * m / (jnp.sqrt(v) / jnp.sqrt(1 - 0.999**step) + 1e-8)
+                       for p, (m, v) in zip(params, moments))
+    return params
+
+
 def _training_cases():
     for batch_size in (64, 1024):
         yield Case("train epoch", f"digits MLP, batch {batch_size}", _training_inputs(batch_size), _fastlayers_epoch,
-                   _numpy_epoch, quick=True, peers={"torch": _torch_epoch}, tolerance=1e-4)
+                   _numpy_epoch, quick=True, peers={"torch": _torch_epoch, "jax": _jax_epoch}, tolerance=1e-4)
 
 
 CHAIN_CASES = list(_chain_cases())

@@ -194,7 +194,7 @@ def _torch_step(torch, logits, labels):
     return loss, x.grad
 
 
-def _jax_cross_entropy(jnp, logits, labels):
+def jax_cross_entropy(jnp, logits, labels):
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_probs = shifted - jnp.log(jnp.exp(shifted).sum(axis=1, keepdims=True))
     return -jnp.take_along_axis(log_probs, labels[:, None], axis=1).mean()
@@ -209,7 +209,7 @@ def _cases():
         make = _inputs(n, classes)
         cases.append(Case("cross_entropy", f"({n}, {classes})", make, cross_entropy, numpy_cross_entropy,
                           quick=quick, peers={"torch": lambda torch, x, t: torch.nn.functional.cross_entropy(x, t),
-                                                   "jax": _jax_cross_entropy}))
+                                                   "jax": jax_cross_entropy}))
         cases.append(Case("cross_entropy+backward", f"({n}, {classes})", make, _step,
                           lambda x, t: numpy_cross_entropy(x, t, backward=True), quick=quick, peers={"torch": _torch_step}))
     return cases
