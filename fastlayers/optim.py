@@ -55,8 +55,8 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     """Adam, as torch.optim.Adam: betas, eps, weight_decay (added to the gradient), amsgrad.
 
-    Each parameter's update is one pass of kernels.adam_update (Numba on the CPU, an
-    elementwise kernel on the GPU) rather than NumPy's six temporaries.
+    Each parameter's update is one pass of kernels.adam_update_many (Numba on the CPU, up to eight
+    parameters a call; an elementwise kernel each on the GPU) rather than NumPy's six temporaries.
     """
 
     decoupled_weight_decay = False
@@ -71,6 +71,7 @@ class Adam(Optimizer):
         self.betas, self.eps, self.weight_decay, self.amsgrad = (beta1, beta2), eps, weight_decay, amsgrad
 
     def step(self):
+        groups = {}  # parameters updated in one kernels.adam_update_many call: one array type, dtype and step
         for p in self._with_grads():
             state = self.state.get(id(p))
             if state is None or state["exp_avg"].shape != p.data.shape:
@@ -78,9 +79,13 @@ class Adam(Optimizer):
                                              "exp_avg_sq": _zeros_like(p.data),
                                              "max_exp_avg_sq": _zeros_like(p.data) if self.amsgrad else None}
             state["step"] += 1
-            kernels.adam_update(p.data, p.grad, state["exp_avg"], state["exp_avg_sq"], state["max_exp_avg_sq"],
-                                step=state["step"], lr=self.lr, betas=self.betas, eps=self.eps,
-                                weight_decay=self.weight_decay, decoupled_weight_decay=self.decoupled_weight_decay)
+            groups.setdefault((type(p.data), p.data.dtype, state["step"]), []).append((p, state))
+        for (_, _, step), members in groups.items():
+            kernels.adam_update_many([p.data for p, _ in members], [p.grad for p, _ in members],
+                                     [s["exp_avg"] for _, s in members], [s["exp_avg_sq"] for _, s in members],
+                                     [s["max_exp_avg_sq"] for _, s in members] if self.amsgrad else None,
+                                     step=step, lr=self.lr, betas=self.betas, eps=self.eps,
+                                     weight_decay=self.weight_decay, decoupled_weight_decay=self.decoupled_weight_decay)
 
 
 class AdamW(Adam):

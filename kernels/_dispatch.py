@@ -12,7 +12,7 @@ import numpy as np
 
 from ._validate import as_arrays, cast_contiguous, compute_dtype
 
-_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class Deferred(Exception):
@@ -105,7 +105,7 @@ def ready_for_cpu(arrays) -> bool:
             dtype = a.dtype
         elif a.dtype != dtype:
             return False
-    return dtype in _FLOAT_DTYPES
+    return dtype in FLOAT_DTYPES
 
 
 def _check_present(op, names, arrays, optional):

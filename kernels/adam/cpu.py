@@ -12,6 +12,7 @@ multiplication by its inverse; the results match PyTorch's to 2e-8 relative afte
 
 import math
 
+import numpy as np
 from numba import njit
 
 from ..cpu._simd import LANES, load, sqrt, store
@@ -61,16 +62,37 @@ def _adam_lanes(param, grad, exp_avg, exp_avg_sq, beta2, one_minus_beta1, one_mi
         store(param, i, p - step_size * (m / (sqrt(v) * inverse_bias_correction2_sqrt + eps)))
 
 
-def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay,
-                decoupled):
-    """Every array C-contiguous, of one shape and float dtype; param and the moments are written in place."""
-    amsgrad = max_exp_avg_sq is not None
-    real = param.dtype.type
-    flat = [a.reshape(-1) for a in (param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq if amsgrad else exp_avg_sq)]
+_GROUP = 8  # parameters per compiled call: one compiled signature per dtype, whatever the model's size
+
+
+@njit(cache=True)
+def _adam_group(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, amsgrad, beta2, one_minus_beta1,
+                one_minus_beta2, eps, weight_decay, decoupled, decay, step_size, inverse_bias_correction2_sqrt):
+    """Each params[k] updated as adam_update_many says: its first elements on 8-lane vectors (_adam_lanes),
+    the rest, and amsgrad's running max, one at a time (_adam). Zero-size arrays pad a group: they do nothing."""
+    for k in range(len(params)):
+        param, grad, exp_avg, exp_avg_sq = params[k], grads[k], exp_avgs[k], exp_avg_sqs[k]
+        stop = 0 if amsgrad else param.size - param.size % LANES
+        if stop:
+            _adam_lanes(param, grad, exp_avg, exp_avg_sq, beta2, one_minus_beta1, one_minus_beta2, eps,
+                        weight_decay, decoupled, decay, step_size, inverse_bias_correction2_sqrt, stop)
+        if stop < param.size:
+            _adam(param[stop:], grad[stop:], exp_avg[stop:], exp_avg_sq[stop:], max_exp_avg_sqs[k][stop:], amsgrad,
+                  beta2, one_minus_beta1, one_minus_beta2, eps, weight_decay, decoupled, decay, step_size,
+                  inverse_bias_correction2_sqrt)
+
+
+def adam_update_many(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, step, lr, beta1, beta2, eps,
+                     weight_decay, decoupled):
+    """Sequences of arrays, C-contiguous, of one float dtype; params[k] of the shape of grads[k] and its moments.
+    max_exp_avg_sqs: arrays (amsgrad) or Nones. params and the moments are written in place."""
+    amsgrad = max_exp_avg_sqs[0] is not None
+    real = params[0].dtype.type
     scalars = (real(beta2), real(1 - beta1), real(1 - beta2), real(eps), real(weight_decay), bool(decoupled),
                real(1 - lr * weight_decay), real(lr / (1 - beta1**step)), real(1 / math.sqrt(1 - beta2**step)))
-    stop = 0 if amsgrad else param.size - param.size % LANES  # amsgrad's running max stays on the scalar loop
-    if stop:
-        _adam_lanes(*flat[:4], *scalars, stop)
-    if stop < param.size:
-        _adam(*(a[stop:] for a in flat), amsgrad, *scalars)
+    pad = np.empty(0, params[0].dtype)
+    flats = [[a if a.ndim == 1 else a.reshape(-1) for a in arrays] for arrays in
+             (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs if amsgrad else exp_avg_sqs)]
+    for k0 in range(0, len(params), _GROUP):
+        group = [tuple(flat[k0 : k0 + _GROUP]) + (pad,) * max(0, k0 + _GROUP - len(flat)) for flat in flats]
+        _adam_group(*group, amsgrad, *scalars)

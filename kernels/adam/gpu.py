@@ -27,10 +27,13 @@ _ADAM_AMSGRAD = cupy.ElementwiseKernel(
 )
 
 
-def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay,
-                decoupled):
+def adam_update_many(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, step, lr, beta1, beta2, eps,
+                     weight_decay, decoupled):
+    """One elementwise kernel launch per parameter (max_exp_avg_sqs: arrays for amsgrad, or Nones)."""
     scalars = (lr, beta1, beta2, eps, weight_decay, bool(decoupled), lr / (1 - beta1**step), math.sqrt(1 - beta2**step))
-    if max_exp_avg_sq is None:
-        _ADAM(grad, *scalars, param, exp_avg, exp_avg_sq)
-    else:
-        _ADAM_AMSGRAD(grad, *scalars, param, exp_avg, exp_avg_sq, max_exp_avg_sq)
+    for param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq in zip(params, grads, exp_avgs, exp_avg_sqs,
+                                                                  max_exp_avg_sqs):
+        if max_exp_avg_sq is None:
+            _ADAM(grad, *scalars, param, exp_avg, exp_avg_sq)
+        else:
+            _ADAM_AMSGRAD(grad, *scalars, param, exp_avg, exp_avg_sq, max_exp_avg_sq)
