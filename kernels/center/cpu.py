@@ -187,7 +187,8 @@ def _center_columns_serial(x3, rows_per_block, out3):
     for o in range(outer):
         for b in range(blocks):
             _column_sums(x3, o, b * rows_per_block, min(red, (b + 1) * rows_per_block), acc)
-            sums[o] += acc
+            for i in range(inner):  # not `sums[o] += acc`: that compiles Numba's shape-error message
+                sums[o, i] += acc[i]
     hi, lo = _split_all(sums / red, x3)
     for o in range(outer):
         _subtract_columns(x3, hi, lo, o, 0, red, out3)

@@ -156,6 +156,30 @@ def _scratch(m, big, use_bluestein, dtype_of):
     return parts[0][:size], parts[1][:size], (parts[2], parts[3], parts[4], parts[5])
 
 
+# Element loops, not `dst[:count] = src[r0:]`: an array assignment brings Numba's shape-mismatch error message
+# with it, string formatting that took 2.3 s of the first call's compilation (measured with numba.core.event).
+
+
+@njit(cache=True)
+def _copy_rows(src, r0, count, dst):
+    """dst (LANES, n) = rows r0 .. r0 + count of src, then row r0 again in the spare lanes."""
+    for t in range(LANES):
+        row = src[r0 + t if t < count else r0]
+        out = dst[t]
+        for i in range(row.size):
+            out[i] = row[i]
+
+
+@njit(cache=True)
+def _copy_back(src, count, dst, r0):
+    """dst[r0 + t] = src[t] for t < count."""
+    for t in range(count):
+        row = src[t]
+        out = dst[r0 + t]
+        for i in range(row.size):
+            out[i] = row[i]
+
+
 @njit(cache=True)
 def _forward_blocks(x, y, b0, b1, ints, floats):
     """Blocks b0 <= b < b1 of LANES rows; a last block of fewer rows goes through padded copies."""
@@ -169,11 +193,10 @@ def _forward_blocks(x, y, b0, b1, ints, floats):
             _forward_block(x[r0 : r0 + LANES], y[r0 : r0 + LANES], zr, zi, work, use_bluestein, stages, tables, hr, hi)
         else:
             xs = np.empty((LANES, x.shape[1]), x.dtype)
-            xs[:count] = x[r0:]
-            xs[count:] = x[r0]  # spare lanes: any finite row; their results are dropped
+            _copy_rows(x, r0, count, xs)  # spare lanes: copies of row r0, any finite row; their results are dropped
             ys = np.empty((LANES, y.shape[1]), y.dtype)
             _forward_block(xs, ys, zr, zi, work, use_bluestein, stages, tables, hr, hi)
-            y[r0:] = ys[:count]
+            _copy_back(ys, count, y, r0)
 
 
 @njit(cache=True)
@@ -189,22 +212,15 @@ def _backward_blocks(g, grad_x, b0, b1, ints, floats):
                             hr, hi)
         else:
             gs = np.empty((LANES, g.shape[1]), g.dtype)
-            gs[:count] = g[r0:]
-            gs[count:] = g[r0]
+            _copy_rows(g, r0, count, gs)
             outs = np.empty((LANES, grad_x.shape[1]), grad_x.dtype)
             _backward_block(gs, outs, zr, zi, work, use_bluestein, stages, tables, hr, hi)
-            grad_x[r0:] = outs[:count]
+            _copy_back(outs, count, grad_x, r0)
 
 
-# Serial and parallel drivers differ only in range/prange: two functions, so Numba's
-# on-disk cache keeps them apart; small inputs skip the thread launch. Each parallel
-# task (one per thread) takes a contiguous run of blocks; the serial ones take `tasks`
-# too (always 1), so that both have one signature.
-
-
-@njit(cache=True)
-def _forward_serial(x, y, tasks, ints, floats):
-    _forward_blocks(x, y, 0, (x.shape[0] + LANES - 1) // LANES, ints, floats)
+# The parallel drivers: each task (one per thread) takes a contiguous run of blocks. Small inputs skip the
+# thread launch and call _forward_blocks / _backward_blocks on all blocks directly: a serial driver around them
+# was one more level of compiled code for Numba to optimize again (0.8 s of a cold first call, measured).
 
 
 @njit(cache=True, parallel=True)
@@ -212,11 +228,6 @@ def _forward_parallel(x, y, tasks, ints, floats):
     blocks = (x.shape[0] + LANES - 1) // LANES
     for task in prange(tasks):
         _forward_blocks(x, y, task * blocks // tasks, (task + 1) * blocks // tasks, ints, floats)
-
-
-@njit(cache=True)
-def _backward_serial(g, grad_x, tasks, ints, floats):
-    _backward_blocks(g, grad_x, 0, (g.shape[0] + LANES - 1) // LANES, ints, floats)
 
 
 @njit(cache=True, parallel=True)
@@ -253,8 +264,10 @@ def fft_half(x):
         _long.fft_half(x, y)
         return y
     tasks = _tasks(rows, n)
-    driver = _forward_parallel if tasks > 1 else _forward_serial
-    driver(x, y.view(x.dtype), tasks, *plan(n, x.dtype))
+    if tasks > 1:
+        _forward_parallel(x, y.view(x.dtype), tasks, *plan(n, x.dtype))
+    else:
+        _forward_blocks(x, y.view(x.dtype), 0, -(-rows // LANES), *plan(n, x.dtype))
     return y
 
 
@@ -272,6 +285,8 @@ def fft_half_backward(grad_y, n):
         _long.fft_half_backward(grad_y, grad_x)
         return grad_x
     tasks = _tasks(rows, n)
-    driver = _backward_parallel if tasks > 1 else _backward_serial
-    driver(grad_y.view(dtype), grad_x, tasks, *plan(n, dtype))
+    if tasks > 1:
+        _backward_parallel(grad_y.view(dtype), grad_x, tasks, *plan(n, dtype))
+    else:
+        _backward_blocks(grad_y.view(dtype), grad_x, 0, -(-rows // LANES), *plan(n, dtype))
     return grad_x

@@ -149,8 +149,10 @@ def _tiny_backward(grad_y, x, w, y, use_mask, grad_x, grad_w, grad_b):
     colsum = np.zeros(n_out, np.float64)
     g = np.empty((n, n_out), grad_y.dtype)
     _mask_rows(grad_y, y, use_mask, 0, n, g, colsum)
-    if not use_mask:
-        g[:] = grad_y
+    if not use_mask:  # element by element: `g[:] = grad_y` compiles Numba's shape-error message (1.9 s cold)
+        for r in range(n):
+            for c in range(n_out):
+                g[r, c] = grad_y[r, c]
     for c in range(n_out):
         grad_b[c] = colsum[c]
     for r in range(n):  # grad_x = g @ w.T
