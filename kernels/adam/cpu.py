@@ -62,7 +62,13 @@ def _adam_lanes(param, grad, exp_avg, exp_avg_sq, beta2, one_minus_beta1, one_mi
         store(param, i, p - step_size * (m / (sqrt(v) * inverse_bias_correction2_sqrt + eps)))
 
 
-_GROUP = 8  # parameters per compiled call: one compiled signature per dtype, whatever the model's size
+_GROUP = 8  # the most parameters per compiled call
+
+
+def _group_size(count: int) -> int:
+    """Tuples of 1, 2, 4 or 8 parameters: at most four compiled signatures per dtype, whatever the model, and
+    little padding (each zero-size pad is an argument the call must type: seven of them cost 3 us, measured)."""
+    return 1 << (min(count, _GROUP) - 1).bit_length()
 
 
 @njit(cache=True)
@@ -82,17 +88,22 @@ def _adam_group(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, amsgrad, 
                   inverse_bias_correction2_sqrt)
 
 
-def adam_update_many(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, step, lr, beta1, beta2, eps,
-                     weight_decay, decoupled):
-    """Sequences of arrays, C-contiguous, of one float dtype; params[k] of the shape of grads[k] and its moments.
-    max_exp_avg_sqs: arrays (amsgrad) or Nones. params and the moments are written in place."""
-    amsgrad = max_exp_avg_sqs[0] is not None
-    real = params[0].dtype.type
+_PADS = {np.dtype(np.float32): np.empty(0, np.float32), np.dtype(np.float64): np.empty(0, np.float64)}
+
+
+def adam_update(groups, step, lr, beta1, beta2, eps, weight_decay, decoupled):
+    """groups: [(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq or None)], every array C-contiguous, of one
+    float dtype, each of its param's shape (max_exp_avg_sq: all arrays, amsgrad, or all None). param and the
+    moments are written in place."""
+    amsgrad = groups[0][4] is not None
+    dtype = groups[0][0].dtype
+    real = dtype.type
     scalars = (real(beta2), real(1 - beta1), real(1 - beta2), real(eps), real(weight_decay), bool(decoupled),
                real(1 - lr * weight_decay), real(lr / (1 - beta1**step)), real(1 / math.sqrt(1 - beta2**step)))
-    pad = np.empty(0, params[0].dtype)
-    flats = [[a if a.ndim == 1 else a.reshape(-1) for a in arrays] for arrays in
-             (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs if amsgrad else exp_avg_sqs)]
-    for k0 in range(0, len(params), _GROUP):
-        group = [tuple(flat[k0 : k0 + _GROUP]) + (pad,) * max(0, k0 + _GROUP - len(flat)) for flat in flats]
-        _adam_group(*group, amsgrad, *scalars)
+    for k0 in range(0, len(groups), _GROUP):
+        size = _group_size(len(groups) - k0)
+        chunk = groups[k0 : k0 + size]
+        flat = [[a if a.ndim == 1 else a.reshape(-1) for a in (p, g, m, v, v_max if amsgrad else v)]
+                for p, g, m, v, v_max in chunk]
+        padding = (_PADS[dtype],) * (size - len(chunk))
+        _adam_group(*(column + padding for column in zip(*flat)), amsgrad, *scalars)

@@ -27,12 +27,10 @@ _ADAM_AMSGRAD = cupy.ElementwiseKernel(
 )
 
 
-def adam_update_many(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, step, lr, beta1, beta2, eps,
-                     weight_decay, decoupled):
-    """One elementwise kernel launch per parameter (max_exp_avg_sqs: arrays for amsgrad, or Nones)."""
+def adam_update(groups, step, lr, beta1, beta2, eps, weight_decay, decoupled):
+    """groups: [(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq or None)]; one kernel launch per parameter."""
     scalars = (lr, beta1, beta2, eps, weight_decay, bool(decoupled), lr / (1 - beta1**step), math.sqrt(1 - beta2**step))
-    for param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq in zip(params, grads, exp_avgs, exp_avg_sqs,
-                                                                  max_exp_avg_sqs):
+    for param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq in groups:
         if max_exp_avg_sq is None:
             _ADAM(grad, *scalars, param, exp_avg, exp_avg_sq)
         else:
