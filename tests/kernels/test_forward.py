@@ -54,6 +54,14 @@ def test_center(data, shape, dtype, seed):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_linear_relu_over_several_gemm_panels(dtype, rng):
+    """Enough rows for two or three GEMM panels of 4 MiB, the last one partial; the epilogue on each."""
+    x, w, b = (rng.standard_normal(s).astype(dtype) for s in ((30000, 5), (5, 40), (40,)))
+    reference_y = reference.linear_relu(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64))
+    assert rel_err(kernels.linear_relu(x, w, b), reference_y) <= TOLERANCE[np.dtype(dtype)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape, axis", [((2000, 203), 0), ((3, 700, 131), 1), ((96, 4099), 0)])
 def test_center_columns_on_the_threaded_path(shape, axis, dtype, rng):
     """Column centering above the one-thread size: many row blocks, widths with a tail past the last vector."""
