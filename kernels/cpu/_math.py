@@ -3,6 +3,9 @@
 Numba's math.exp calls libm one value at a time: summing 4M exponentials took 12.6 ms with it, 2.4 ms
 with this one (float64, 4 lanes; measured). exp_nonpositive(t) = 2^k e^f, k = round(t log2 e),
 |f| <= ln2 / 2 by a Taylor polynomial of degree 11: 5e-14 relative error down to t = -700.
+exp_nonpositive32 is the float32 one (8 lanes, degree 7, f = t - k ln2 in two parts so that k ln2 is
+exact): 7.9e-8 relative error on [-87, 0] against float64 exp (2M points, measured), a quarter of the
+float64 one's time.
 """
 
 import math
@@ -14,6 +17,16 @@ from numba.extending import intrinsic
 
 _LOG2E = 1.4426950408889634
 _LN2 = 0.6931471805599453
+
+
+@intrinsic
+def _float32_from_bits(typingctx, bits):
+    """The float32 whose IEEE bits are the int32 bits."""
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.FloatType())
+
+    return types.float32(types.int32), codegen
 
 
 @intrinsic
@@ -49,6 +62,34 @@ def exp_nonpositive(t):
     if t != t:
         return t
     return value if u > -1022.0 else 0.0
+
+
+_LOG2E_32 = np.float32(_LOG2E)
+_LN2_HI_32 = np.float32(0.693359375)  # ln 2 in 9 bits: k * _LN2_HI_32 is exact for |k| < 2^15
+_LN2_LO_32 = np.float32(_LN2 - 0.693359375)
+
+
+@njit(cache=True)
+def exp_nonpositive32(t):
+    """exp(t) for float32 t <= 0, in float32: 0 below t = -87.3 (2^-126, where float32 leaves the normal
+    numbers), NaN for NaN. np.floor, not math.floor: math.floor's integer result turned the whole reduction
+    into float64 (measured: half the speed)."""
+    u = t * _LOG2E_32
+    clamped = u if u > np.float32(-126.0) else np.float32(-126.0)
+    k = np.floor(clamped + np.float32(0.5))
+    f = (t - k * _LN2_HI_32) - k * _LN2_LO_32
+    p = np.float32(1.0 / 5040.0)
+    p = p * f + np.float32(1.0 / 720.0)
+    p = p * f + np.float32(1.0 / 120.0)
+    p = p * f + np.float32(1.0 / 24.0)
+    p = p * f + np.float32(1.0 / 6.0)
+    p = p * f + np.float32(0.5)
+    p = p * f + np.float32(1.0)
+    p = p * f + np.float32(1.0)
+    value = p * _float32_from_bits(np.int32(k + np.float32(127.0)) << 23)
+    if t != t:
+        return t
+    return value if u > np.float32(-126.0) else np.float32(0.0)
 
 
 @njit(cache=True)

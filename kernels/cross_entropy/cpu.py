@@ -2,7 +2,8 @@
 
 cross_entropy: logits (n, C) float, labels (n,) int64. A row's loss is
 logsumexp(row) - row[label], with the max subtracted first (1e4-sized logits stay
-exact) and the exponentials summed in float64 by our vectorizing exp (cpu/_math.py). The backward recomputes the row's
+exact) and the exponentials summed in float64 by our vectorizing exp (cpu/_math.py; float32 rows: float32 exponentials
+summed in float32 blocks, see below). The backward recomputes the row's
 logsumexp (the row is still in cache) and writes (softmax - onehot) * scale in the
 same pass, as llm.c's fused classifier does. Rows whose label is ignore_index add
 nothing and are left out of the mean's count.
@@ -11,10 +12,11 @@ nothing and are left out of the mean's count.
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import overload
 
 from ..cpu import _alloc
-from ..cpu._math import exp_nonpositive, row_max
+from ..cpu._math import exp_nonpositive, exp_nonpositive32, row_max
 
 _PARALLEL_MIN_ELEMENTS = 1 << 16  # below this the rows go on one thread (waking the team costs more)
 
@@ -29,12 +31,51 @@ def first_bad_label(labels, classes, ignore_index):
     return -1
 
 
+# float64 logits: float64 exponentials. float32 logits (rows of 64 classes or more): float32 exponentials on
+# 8 lanes (exp_nonpositive32), summed in float32 over blocks of 256 and the block sums in float64. (4096,
+# 1000): forward 1.45 -> 0.75 ms, backward 1.29 -> 0.61 ms (medians, side by side with the float64 path).
+# Precision, 5120 rows of 1000 against the float64 formula: losses within 2.6e-7 relative (5.8e-8 before);
+# each softmax value within 1.7e-6 (6e-8 before): a float32 x - logsumexp = t is off by up to |t| 2^-24,
+# as in PyTorch's float32 softmax; the values that matter (t near 0) are as good as before.
+_BLOCK = 256
+_SHORT = 64  # rows shorter than this stay on float64 exponentials: their vector loops never start (measured:
+# (64, 10) forward and backward took 1.4 and 3.6 us longer on the float32 path)
+
+
 @njit(cache=True, fastmath={"reassoc"})  # reassociation lets the sum vectorize; NaN and inf still propagate
-def _sum_exp(row, shift):
+def _sum_exp64(row, shift):
     total = 0.0
     for j in range(row.size):
         total += exp_nonpositive(np.float64(row[j]) - shift)
     return total
+
+
+@njit(cache=True, fastmath={"reassoc"})
+def _sum_exp_block32(row, shift):
+    total = np.float32(0.0)
+    for j in range(row.size):
+        total += exp_nonpositive32(row[j] - shift)  # shift is the row's max: no reassociation can move it
+    return total
+
+
+@njit(cache=True)
+def _sum_exp32(row, shift):
+    s = np.float32(shift)  # the row's max, a float32 value
+    total = 0.0
+    for b0 in range(0, row.size, _BLOCK):
+        total += np.float64(_sum_exp_block32(row[b0 : min(row.size, b0 + _BLOCK)], s))
+    return total
+
+
+def _sum_exp(row, shift):
+    """sum(exp(row - shift)) in float64, shift the row's max (a float64 holding a value of row's dtype)."""
+
+
+@overload(_sum_exp, jit_options={"cache": True})
+def _sum_exp_for(row, shift):
+    if row.dtype != types.float32:
+        return lambda row, shift: _sum_exp64(row, shift)
+    return lambda row, shift: _sum_exp32(row, shift) if row.size >= _SHORT else _sum_exp64(row, shift)
 
 
 @njit(cache=True)
@@ -95,14 +136,64 @@ def cross_entropy(logits, labels, reduction, ignore_index):
 
 
 @njit(cache=True, fastmath={"reassoc"})  # reassociation lets the sum vectorize; NaN and inf still propagate
-def _softmax_times(row, lse, scale, out):
-    """out = softmax(row) * scale, given the row's logsumexp; returns the softmax's sum, 1 when lse is right."""
+def _softmax_times64(row, lse, scale, out):
     total = 0.0
     for j in range(row.size):
         p = exp_nonpositive(np.float64(row[j]) - lse)
         total += p
         out[j] = p * scale
     return total
+
+
+@njit(cache=True)  # no fastmath: inlined into the loop below, (v - hi) - lo keeps its order (flags are per instruction)
+def _minus_split(v, hi, lo):
+    return (v - hi) - lo
+
+
+@njit(cache=True, fastmath={"reassoc"})
+def _softmax_times_block32(row, hi, lo, scale, out):
+    total = np.float32(0.0)
+    for j in range(row.size):
+        p = exp_nonpositive32(_minus_split(row[j], hi, lo))
+        total += p
+        out[j] = p * scale
+    return total
+
+
+@njit(cache=True)
+def _softmax_times32(row, lse, scale, out):
+    """The row minus lse as hi + lo, two float32 numbers (as center subtracts a mean): rounded once."""
+    hi = np.float32(lse)
+    lo = np.float32(lse - np.float64(hi) if np.isfinite(hi) else 0.0)
+    s = np.float32(scale)
+    total = 0.0
+    for b0 in range(0, row.size, _BLOCK):
+        b1 = min(row.size, b0 + _BLOCK)
+        total += np.float64(_softmax_times_block32(row[b0:b1], hi, lo, s, out[b0:b1]))
+    return total
+
+
+def _softmax_times(row, lse, scale, out):
+    """out = softmax(row) * scale, given the row's logsumexp; returns the softmax's sum, 1 when lse is right."""
+
+
+@overload(_softmax_times, jit_options={"cache": True})
+def _softmax_times_for(row, lse, scale, out):
+    if row.dtype != types.float32:
+        return lambda row, lse, scale, out: _softmax_times64(row, lse, scale, out)
+    return lambda row, lse, scale, out: (_softmax_times32(row, lse, scale, out) if row.size >= _SHORT else
+                                         _softmax_times64(row, lse, scale, out))
+
+
+def _sums_to_one(total, row):
+    """Whether a softmax sum is 1 to within the rounding of the exponentials used (float32 ones: 1e-5)."""
+
+
+@overload(_sums_to_one, jit_options={"cache": True})
+def _sums_to_one_for(total, row):
+    if row.dtype != types.float32:
+        return lambda total, row: abs(total - 1.0) <= 1e-9
+    return lambda total, row: abs(total - 1.0) <= (1e-5 if row.size >= _SHORT else 1e-9)
 
 
 @njit(cache=True)
@@ -116,7 +207,7 @@ def _row_grad(logits, labels, ignore_index, i, scale, lse, grad):
         return
     # The forward's logsumexp is used only if the softmax it gives sums to 1: logits written in place since
     # the forward (or NaN) fail that, and the row is done again from its own logsumexp.
-    if lse.size == 0 or not abs(_softmax_times(row, lse[i], scale, out) - 1.0) <= 1e-9:
+    if lse.size == 0 or not _sums_to_one(_softmax_times(row, lse[i], scale, out), row):
         _softmax_times(row, _logsumexp(row), scale, out)
     out[label] -= scale
 

@@ -163,3 +163,51 @@ def test_logits_written_in_place_after_the_forward_are_not_met_with_a_stale_logs
     got, _ = kernels.cross_entropy_backward(np.float64(1), loss, logits, labels)
     expected, _ = kernels.cross_entropy_backward(np.float64(1), None, logits, labels)
     np.testing.assert_array_equal(got, expected)
+
+
+# --- float32 rows of 64 classes and more: float32 exponentials, summed in float32 blocks of 256 ---
+
+
+def _long_rows(rng, kind):
+    classes = 50257 if kind == "vocabulary" else 1000  # 50257: a last block of 81
+    logits = (rng.standard_normal((6, classes)) * 3).astype(np.float32)
+    if kind == "large":
+        logits += np.float32(1e4)  # logits of order 1e4, and a logsumexp float32 cannot hold: hi + lo does
+    elif kind == "spread":
+        logits[:, ::2] -= np.float32(95)  # half the exponentials underflow float32 (below e^-87.3)
+    elif kind == "-inf":
+        logits[:, 1::3] = -np.inf
+    return logits
+
+
+@pytest.mark.parametrize("kind", ["normal", "large", "spread", "-inf", "vocabulary"])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_long_float32_rows_against_the_float64_formula(kind, reduction, rng):
+    logits = _long_rows(rng, kind)
+    labels = rng.integers(0, 3, 6) * 3  # never a -inf logit
+    y = kernels.cross_entropy(logits, labels, reduction)
+    expected = reference.cross_entropy(logits.astype(np.float64), labels, reduction)
+    assert rel_err(y, expected) <= TOLERANCE[np.dtype(np.float32)]
+    grad_y = rng.standard_normal(np.shape(expected)).astype(np.float32)
+    grad, _ = kernels.cross_entropy_backward(grad_y, y, logits, labels, reduction)
+    expected_grad, _ = reference.cross_entropy_backward(grad_y.astype(np.float64), None, logits.astype(np.float64),
+                                                        labels, reduction)
+    assert rel_err(grad, expected_grad) <= 10 * TOLERANCE[np.dtype(np.float32)]
+    # each softmax value, not only the whole: the largest entries carry the norm, the small ones must hold too
+    big = np.abs(expected_grad) > 1e-30
+    assert np.max(np.abs(grad[big] - expected_grad[big]) / np.abs(expected_grad[big])) <= 2e-5 or kind == "spread"
+
+
+def test_float32_logits_written_in_place_after_the_forward_on_long_rows(rng):
+    logits = _long_rows(rng, "normal")
+    labels = rng.integers(0, 1000, 6)
+    loss = kernels.cross_entropy(logits, labels)
+    logits[2] += np.float32(0.01)  # a small change: its softmax from the stale logsumexp sums to 0.99
+    logits[4, 7] = np.nan
+    got, _ = kernels.cross_entropy_backward(np.float32(1), loss, logits, labels)
+    expected, _ = kernels.cross_entropy_backward(np.float32(1), None, logits, labels)
+    np.testing.assert_array_equal(got, expected)
+    reference_grad, _ = reference.cross_entropy_backward(1.0, None, logits.astype(np.float64), labels)
+    rows = [0, 1, 2, 3, 5]
+    assert rel_err(got[rows], reference_grad[rows]) <= 10 * TOLERANCE[np.dtype(np.float32)]
+    assert np.isnan(got[4]).all()
