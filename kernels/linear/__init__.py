@@ -2,9 +2,8 @@
 
 Shapes: x (..., in) — the batch axes go through one GEMM, a view for C-contiguous
 x — w (in, out), b (out,) or None, y (..., out). The CPU kernels (cpu.py) run
-BLAS's GEMM a panel of rows at a time with the bias and ReLU applied while the
-panel is in cache (the chapter's tiny sizes: one Numba loop nest); the GPU's
-(gpu.py, linear.cu) run cuBLAS and an epilogue kernel.
+BLAS's GEMM, then the bias and ReLU in one Numba pass (the chapter's tiny sizes:
+one Numba loop nest); the GPU's (gpu.py, linear.cu) run cuBLAS and an epilogue kernel.
 """
 
 from functools import partial
