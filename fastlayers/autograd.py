@@ -67,12 +67,20 @@ class Tape:
         grads = {output: grad_y}
         wanted = set(inputs)  # their gradients stay in grads when the walk goes on past them
         changed = []  # (param, its .grad before): the undo log
+        needed = None  # keys whose gradient is used: made by a node, or wanted (not a model's input as such)
         try:
             for backward, refs, arrays, key, y, options in reversed(self.nodes):
                 grad_out = grads.get(key) if key in wanted else grads.pop(key, None)
                 if grad_out is None:  # this output does not reach y
                     continue
-                in_grads = backward(grad_out, y, *arrays, **options) if options else backward(grad_out, y, *arrays)
+                if getattr(backward, "accepts_needs", False):  # kernels' ops: told which gradients to skip
+                    if needed is None:
+                        needed = {node[3] for node in self.nodes} | wanted
+                    needs = tuple([ref is not None and (type(ref) is not int or ref in needed) for ref in refs])
+                    in_grads = backward(grad_out, y, *arrays, needs=needs, **options)
+                else:
+                    in_grads = (backward(grad_out, y, *arrays, **options) if options
+                                else backward(grad_out, y, *arrays))
                 for ref, grad in zip(refs, in_grads):
                     if grad is None or ref is None:
                         continue

@@ -122,24 +122,26 @@ def relu(x):
 # --- backward ---
 
 
-def _run_linear_backward(mask, device, grad_y, y, x, w, b=None):
-    """(grad_x, grad_w, grad_b or None): the ReLU's mask y > 0 first if mask."""
+def _run_linear_backward(mask, device, grad_y, y, x, w, b=None, needs=None):
+    """(grad_x, grad_w, grad_b or None): the ReLU's mask y > 0 first if mask. needs[0] False (a tape's
+    model input): grad_x is None, its GEMM not run."""
+    need_x = needs is None or needs[0]
     if x.ndim == 2:  # the common case, without reshapes (0.4 us a call)
-        grad_x, grad_w, grad_b = _backends[device].linear_backward(grad_y, x, w, y if mask else None)
+        grad_x, grad_w, grad_b = _backends[device].linear_backward(grad_y, x, w, y if mask else None, need_x)
         return grad_x, grad_w, (None if b is None else grad_b)
     x2 = batched(x)
     g2 = grad_y.reshape(x2.shape[0], w.shape[1])
     y2 = y.reshape(g2.shape) if mask else None
-    grad_x, grad_w, grad_b = _backends[device].linear_backward(g2, x2, w, y2)
-    return unbatched(grad_x, x), grad_w, (None if b is None else grad_b)
+    grad_x, grad_w, grad_b = _backends[device].linear_backward(g2, x2, w, y2, need_x)
+    return (None if grad_x is None else unbatched(grad_x, x)), grad_w, (None if b is None else grad_b)
 
 
-def _run_linear_only_backward(device, grad_y, y, x, w, b=None):
-    return _run_linear_backward(False, device, grad_y, y, x, w, b)
+def _run_linear_only_backward(device, grad_y, y, x, w, b=None, needs=None):
+    return _run_linear_backward(False, device, grad_y, y, x, w, b, needs)
 
 
-def _run_linear_relu_backward(device, grad_y, y, x, w, b=None):
-    return _run_linear_backward(True, device, grad_y, y, x, w, b)
+def _run_linear_relu_backward(device, grad_y, y, x, w, b=None, needs=None):
+    return _run_linear_backward(True, device, grad_y, y, x, w, b, needs)
 
 
 def _check_backward(op, mask, grad_y, y, x, w):
@@ -283,7 +285,8 @@ def _linear_relu_cases():
 
 
 LINEAR = Op("linear", linear, linear_backward, _run_linear_only_backward,
-            reference_linear, reference_linear_backward, _examples)
+            reference_linear, reference_linear_backward, _examples, skips_unneeded=True)
 LINEAR_RELU = Op("linear_relu", linear_relu, linear_relu_backward, _run_linear_relu_backward,
-                 reference_linear_relu, reference_linear_relu_backward, _examples, _linear_relu_cases, _gpu_cases)
+                 reference_linear_relu, reference_linear_relu_backward, _examples, _linear_relu_cases, _gpu_cases,
+                 skips_unneeded=True)
 RELU = Op("relu", relu, relu_backward, _run_relu_backward, reference_relu, reference_relu_backward, _relu_examples)

@@ -175,23 +175,26 @@ def _tiny_backward(grad_y, x, w, y, use_mask, grad_x, grad_w, grad_b):
                 grad_w[k, c] += xv * g[r, c]
 
 
-def linear_backward(grad_y, x, w, y):
-    """(grad_x (n, in), grad_w (in, out), grad_b (out,)); y given → ReLU mask from y > 0."""
+def linear_backward(grad_y, x, w, y, need_x=True):
+    """(grad_x (n, in) or None unless need_x, grad_w (in, out), grad_b (out,)); y given → ReLU mask from y > 0."""
     n, n_in = x.shape
     n_out = w.shape[1]
     dtype = x.dtype
-    grad_x = _alloc.empty(x.shape, dtype)
     grad_w = _alloc.empty(w.shape, dtype)
     grad_b = _alloc.empty(n_out, dtype)
     use_mask = y is not None
     if _is_tiny(n, n_in, n_out):
+        grad_x = _alloc.empty(x.shape, dtype)  # the tiny kernel writes it in the same pass
         _tiny_backward(grad_y, x, w, y if use_mask else grad_y, use_mask, grad_x, grad_w, grad_b)
-        return grad_x, grad_w, grad_b
+        return (grad_x if need_x else None), grad_w, grad_b
     # Without a mask nothing writes g (grad_y may be read-only): an empty stand-in takes its place.
     g = _alloc.empty(grad_y.shape, dtype) if use_mask else np.empty((0, 0), dtype)
     _mask_and_bias_grad(grad_y, y if use_mask else grad_y, use_mask, g, grad_b)
     if not use_mask:
         g = grad_y
-    np.matmul(g, w.T, out=grad_x)
+    grad_x = None
+    if need_x:
+        grad_x = _alloc.empty(x.shape, dtype)
+        np.matmul(g, w.T, out=grad_x)
     np.matmul(x.T, g, out=grad_w)
     return grad_x, grad_w, grad_b

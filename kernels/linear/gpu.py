@@ -36,11 +36,13 @@ def relu_backward(grad_y, y):
     return grad_x
 
 
-def linear_backward(grad_y, x, w, y):
-    """(grad_x, grad_w, grad_b); y given → the ReLU mask y > 0 applies first."""
+def linear_backward(grad_y, x, w, y, need_x=True):
+    """(grad_x or None unless need_x, grad_w, grad_b); y given → the ReLU mask y > 0 applies first."""
     g = grad_y if y is None else relu_backward(grad_y, y)
-    grad_x = _alloc.empty(x.shape, x.dtype)
+    grad_x = None
+    if need_x:
+        grad_x = _alloc.empty(x.shape, x.dtype)
+        cupy.matmul(g, w.T, out=grad_x)
     grad_w = _alloc.empty(w.shape, w.dtype)
-    cupy.matmul(g, w.T, out=grad_x)
     cupy.matmul(x.T, g, out=grad_w)
     return grad_x, grad_w, column_sums(g)  # float64 sums, as on the CPU

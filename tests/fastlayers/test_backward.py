@@ -184,3 +184,60 @@ def test_backward_takes_every_path_to_the_same_gradients(dtype, rng):
     net.zero_grad()
     net(x[0])
     assert rel_err(net.backward(g[0].astype(dtype)), results[0][0][0]) <= tolerance
+
+
+def _spy_need_x(monkeypatch):
+    """Records need_x of every CPU linear backward."""
+    from kernels.linear import cpu
+
+    seen, real = [], cpu.linear_backward
+
+    def spy(grad_y, x, w, y, need_x=True):
+        seen.append(need_x)
+        return real(grad_y, x, w, y, need_x)
+
+    monkeypatch.setattr(cpu, "linear_backward", spy)
+    return seen
+
+
+@pytest.mark.parametrize("batch", [3, 300], ids=["tiny kernel", "gemm"])
+def test_the_first_layer_skips_the_gradient_of_the_models_input(batch, monkeypatch, rng):
+    """A model's input needs no gradient unless asked for (PyTorch's needs_input_grad): the first Linear's
+    backward does not compute grad_x; every parameter's gradient is unchanged, and net.backward, which
+    returns the input's gradient, still gets it."""
+    fl.manual_seed(0)
+    net = fl.Sequential(fl.Linear(6, 40, activation="relu", dtype=F64), fl.Linear(40, 5, dtype=F64))
+    x, labels = rng.standard_normal((batch, 6)), rng.integers(0, 5, batch)
+    seen = _spy_need_x(monkeypatch)
+    fl.backward(fl.functional.cross_entropy(net(x), labels))
+    assert seen == [True, False]  # the walk is reversed: the second layer, then the first
+    w1, b1, w2, b2 = (p.data for p in net.parameters())
+    h = kernels.linear_relu(x, w1, b1)
+    g = kernels.cross_entropy_backward(np.float64(1), None, kernels.linear(h, w2, b2), labels)[0]
+    gh, gw2, gb2 = kernels.linear_backward(g, None, h, w2, b2)
+    _, gw1, gb1 = kernels.linear_relu_backward(gh, h, x, w1, b1)
+    for p, expected in zip(net.parameters(), (gw1, gb1, gw2, gb2)):
+        np.testing.assert_allclose(p.grad, expected, rtol=1e-12)
+    seen.clear()
+    net(x)
+    grad_x = net.backward(np.ones((batch, 5)))  # net.backward returns x's gradient: asked for, so computed
+    assert seen == [True, True]
+    np.testing.assert_allclose(grad_x, kernels.linear_relu_backward(
+        kernels.linear_backward(np.ones((batch, 5)), None, h, w2, b2)[0], h, x, w1, b1)[0], rtol=1e-12)
+
+
+def test_an_input_transformed_before_the_first_layer_still_gets_its_gradient_through(monkeypatch, rng):
+    class Scaled(fl.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = fl.Linear(4, 3, dtype=F64)
+
+        def forward(self, x):
+            return self.linear(x * 2.0)
+
+    net = Scaled()
+    x = rng.standard_normal((5, 4))
+    seen = _spy_need_x(monkeypatch)
+    fl.backward(fl.functional.mse_loss(net(x), np.zeros((5, 3))))
+    assert seen == [True]  # the Linear's input is x * 2, a node's output: its gradient is computed and passed on
+    check_backward(Scaled(), x, rng)
