@@ -211,3 +211,21 @@ def test_float32_logits_written_in_place_after_the_forward_on_long_rows(rng):
     rows = [0, 1, 2, 3, 5]
     assert rel_err(got[rows], reference_grad[rows]) <= 10 * TOLERANCE[np.dtype(np.float32)]
     assert np.isnan(got[4]).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_many_short_rows_over_several_chunks_and_threads(dtype, reduction, rng):
+    """7001 rows of 10 classes: chunks of 256 rows (a partial last one), on the threaded path; ignored rows."""
+    logits, labels = _problem(rng, 7001, 10, dtype, ignored=50)
+    y = kernels.cross_entropy(logits, labels, reduction)
+    expected = reference.cross_entropy(logits.astype(np.float64), labels, reduction)
+    assert rel_err(y, expected) <= TOLERANCE[np.dtype(dtype)]
+    grad_y = rng.standard_normal(np.shape(expected)).astype(dtype)
+    grad, _ = kernels.cross_entropy_backward(grad_y, y, logits, labels, reduction)
+    expected_grad, _ = reference.cross_entropy_backward(grad_y.astype(np.float64), None, logits.astype(np.float64),
+                                                        labels, reduction)
+    assert rel_err(grad, expected_grad) <= 10 * TOLERANCE[np.dtype(dtype)]
+    logits[5000] += 1  # stale for that row only: recomputed, the rest from the saved logsumexp
+    np.testing.assert_array_equal(kernels.cross_entropy_backward(grad_y, y, logits, labels, reduction)[0],
+                                  kernels.cross_entropy_backward(grad_y, None, logits, labels, reduction)[0])
