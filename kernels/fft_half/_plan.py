@@ -77,10 +77,12 @@ def complex_length(n: int) -> int:
 
 @lru_cache(maxsize=64)
 def plan(n: int, dtype):
-    """Everything fft_half and its gradient need for real rows of length n, as two arrays (ints, floats).
+    """Everything fft_half and its gradient need for real rows of length n: (ints, floats, bluestein).
 
     Two arrays because a kernel call pays for every array it is given (fifteen took 1.6 us
-    a call, two 0.5 us, measured): views() unpacks them inside the kernel.
+    a call, two 0.5 us, measured): views() unpacks them inside the kernel. bluestein: None,
+    or Bluestein's four tables (views into floats), passed apart so that lengths without
+    them compile no Bluestein code (transform).
     ints:   [bluestein?, m, M, stages, radices, twiddle offsets, root offsets, 11 bounds in floats]
     floats: twiddles re, im | roots re, im | chirp re, im | kernel FFT re, im | half twiddles re, im
     (half twiddles: exp(-2 pi i k / n), k < n // 2, which unpack the real-input trick).
@@ -93,15 +95,16 @@ def plan(n: int, dtype):
     parts = [twr, twi, rootr, rooti, *tables, half.real.astype(dtype), half.imag.astype(dtype)]
     bounds = np.cumsum([0] + [len(p) for p in parts])
     ints = np.concatenate([[int(use_bluestein), m, len(tables[2]), len(radices)], radices, tw_offsets, root_offsets, bounds])
-    return ints.astype(np.int64), np.concatenate(parts).astype(dtype)
+    floats = np.concatenate(parts).astype(dtype)
+    bluestein = tuple(floats[bounds[i] : bounds[i + 1]] for i in range(4, 8)) if use_bluestein else None
+    return ints.astype(np.int64), floats, bluestein
 
 
 @njit(cache=True)
 def views(ints, floats):
-    """plan()'s arrays as (use_bluestein, m, M, Stockham plan, Bluestein tables, half twiddles re, im)."""
+    """plan()'s arrays as (m, M, Stockham plan, half twiddles re, im)."""
     k = ints[3]
     b = ints[4 + 3 * k :]
     stages = (ints[4 : 4 + k], floats[b[0] : b[1]], floats[b[1] : b[2]], ints[4 + k : 4 + 2 * k],
               floats[b[2] : b[3]], floats[b[3] : b[4]], ints[4 + 2 * k : 4 + 3 * k])
-    tables = (floats[b[4] : b[5]], floats[b[5] : b[6]], floats[b[6] : b[7]], floats[b[7] : b[8]])
-    return ints[0] != 0, ints[1], ints[2], stages, tables, floats[b[8] : b[9]], floats[b[9] : b[10]]
+    return ints[1], ints[2], stages, floats[b[8] : b[9]], floats[b[9] : b[10]]

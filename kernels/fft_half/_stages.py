@@ -226,13 +226,15 @@ def _bluestein(zr, zi, work, inner, tables):
 
 
 @njit(cache=True)
-def transform(zr, zi, work, use_bluestein, plan, tables):
+def transform(zr, zi, work, plan, tables):
     """FFT of the block (zr, zi); work: four arrays of max(m, M) LANES (the last two only for Bluestein).
+    tables: Bluestein's, or None: then Numba drops the Bluestein branch when it compiles (a None argument
+    is a type of its own), and lengths that never need it never compile it (1.5 s of a cold first call).
 
     Returns (result re, im, free re, im), each (m LANES,).
     """
     size = zr.shape[0]
-    if use_bluestein:
+    if tables is not None:
         _bluestein(zr, zi, work, plan, tables)
         return zr, zi, work[0][:size], work[1][:size]
     return stockham(zr, zi, work[0][:size], work[1][:size], plan)

@@ -78,13 +78,13 @@ def _unpack_reals(zr, count, rows):
 
 
 @njit(cache=True)
-def _forward_block(xs, ys, zr, zi, work, use_bluestein, stages, tables, hr, hi):
+def _forward_block(xs, ys, zr, zi, work, stages, tables, hr, hi):
     """ys (LANES, 2 (n // 2)), as (re, im) float pairs, = fft_half of xs (LANES, n)."""
     n = xs.shape[1]
     if n % 2 == 0:
         half = n // 2
         _pack_pairs(xs, half, zr, zi)
-        ar, ai, br, bi = transform(zr, zi, work, use_bluestein, stages, tables)
+        ar, ai, br, bi = transform(zr, zi, work, stages, tables)
         # Z = E + i O (E, O: transforms of the even and odd samples); X_k = E_k + w^k O_k.
         h = zr.dtype.type(0.5)
         for k in range(half):
@@ -99,12 +99,12 @@ def _forward_block(xs, ys, zr, zi, work, use_bluestein, stages, tables, hr, hi):
     else:
         _pack_reals(xs, n, zr)
         zi[:] = 0
-        ar, ai, _, _ = transform(zr, zi, work, use_bluestein, stages, tables)
+        ar, ai, _, _ = transform(zr, zi, work, stages, tables)
         _unpack_pairs(ar, ai, n // 2, ys)
 
 
 @njit(cache=True)
-def _backward_block(gs, outs, zr, zi, work, use_bluestein, stages, tables, hr, hi):
+def _backward_block(gs, outs, zr, zi, work, stages, tables, hr, hi):
     """outs (LANES, n): grad_x_t = Re(sum_k conj(g_k) w^(k t)), w = exp(-2 pi i / n), k < n // 2,
     for the LANES rows gs (LANES, 2 (n // 2)) of (re, im) float pairs."""
     n = outs.shape[1]
@@ -126,7 +126,7 @@ def _backward_block(gs, outs, zr, zi, work, use_bluestein, stages, tables, hr, h
             hdr, hdi = h * (dr + er), h * (di + ei)
             store(zr, i, hcr - hdi)  # hc + i hd
             store(zi, i, hci + hdr)
-        ar, ai, _, _ = transform(zr, zi, work, use_bluestein, stages, tables)
+        ar, ai, _, _ = transform(zr, zi, work, stages, tables)
         _unpack_pairs(ar, ai, half, outs)
     else:
         _pack_pairs(gs, half, zr, zi)
@@ -134,7 +134,7 @@ def _backward_block(gs, outs, zr, zi, work, use_bluestein, stages, tables, hr, h
             store(zi, LANES * k, -load(zi, LANES * k))
         zr[half * LANES :] = 0
         zi[half * LANES :] = 0
-        ar, ai, _, _ = transform(zr, zi, work, use_bluestein, stages, tables)
+        ar, ai, _, _ = transform(zr, zi, work, stages, tables)
         _unpack_reals(ar, n, outs)
 
 
@@ -142,13 +142,14 @@ def _backward_block(gs, outs, zr, zi, work, use_bluestein, stages, tables, hr, h
 
 
 @njit(cache=True)
-def _scratch(m, big, use_bluestein, dtype_of):
+def _scratch(m, big, tables, dtype_of):
     """The block's re and im (m LANES each) and four work arrays (max(m, big) LANES; the last two
-    empty unless Bluestein), carved from one buffer, each 32 elements past the end of the one before:
+    empty unless Bluestein: tables not None), carved from one buffer, each 32 elements past the end of the one before:
     arrays a large power of two apart share cache sets, and at m = 32768 the late stages (four
     streams read, four written) ran 2-3x slower for it (0.7-1.1 against 0.3 ns a point, measured)."""
     size, wide = m * LANES, max(m, big) * LANES
     stride = wide + 32
+    use_bluestein = tables is not None
     buf = np.empty((6 if use_bluestein else 4) * stride, dtype_of.dtype)
     parts = [buf[i * stride : i * stride + wide] for i in range(buf.shape[0] // stride)]
     if not use_bluestein:
@@ -181,40 +182,40 @@ def _copy_back(src, count, dst, r0):
 
 
 @njit(cache=True)
-def _forward_blocks(x, y, b0, b1, ints, floats):
-    """Blocks b0 <= b < b1 of LANES rows; a last block of fewer rows goes through padded copies."""
-    use_bluestein, m, big, stages, tables, hr, hi = views(ints, floats)
-    zr, zi, work = _scratch(m, big, use_bluestein, y)
+def _forward_blocks(x, y, b0, b1, ints, floats, tables):
+    """Blocks b0 <= b < b1 of LANES rows; a last block of fewer rows goes through padded copies.
+    ints, floats, tables: plan()'s (tables None unless Bluestein)."""
+    m, big, stages, hr, hi = views(ints, floats)
+    zr, zi, work = _scratch(m, big, tables, y)
     rows = x.shape[0]
     for b in range(b0, b1):
         r0 = b * LANES
         count = min(LANES, rows - r0)
         if count == LANES:
-            _forward_block(x[r0 : r0 + LANES], y[r0 : r0 + LANES], zr, zi, work, use_bluestein, stages, tables, hr, hi)
+            _forward_block(x[r0 : r0 + LANES], y[r0 : r0 + LANES], zr, zi, work, stages, tables, hr, hi)
         else:
             xs = np.empty((LANES, x.shape[1]), x.dtype)
             _copy_rows(x, r0, count, xs)  # spare lanes: copies of row r0, any finite row; their results are dropped
             ys = np.empty((LANES, y.shape[1]), y.dtype)
-            _forward_block(xs, ys, zr, zi, work, use_bluestein, stages, tables, hr, hi)
+            _forward_block(xs, ys, zr, zi, work, stages, tables, hr, hi)
             _copy_back(ys, count, y, r0)
 
 
 @njit(cache=True)
-def _backward_blocks(g, grad_x, b0, b1, ints, floats):
-    use_bluestein, m, big, stages, tables, hr, hi = views(ints, floats)
-    zr, zi, work = _scratch(m, big, use_bluestein, grad_x)
+def _backward_blocks(g, grad_x, b0, b1, ints, floats, tables):
+    m, big, stages, hr, hi = views(ints, floats)
+    zr, zi, work = _scratch(m, big, tables, grad_x)
     rows = g.shape[0]
     for b in range(b0, b1):
         r0 = b * LANES
         count = min(LANES, rows - r0)
         if count == LANES:
-            _backward_block(g[r0 : r0 + LANES], grad_x[r0 : r0 + LANES], zr, zi, work, use_bluestein, stages, tables,
-                            hr, hi)
+            _backward_block(g[r0 : r0 + LANES], grad_x[r0 : r0 + LANES], zr, zi, work, stages, tables, hr, hi)
         else:
             gs = np.empty((LANES, g.shape[1]), g.dtype)
             _copy_rows(g, r0, count, gs)
             outs = np.empty((LANES, grad_x.shape[1]), grad_x.dtype)
-            _backward_block(gs, outs, zr, zi, work, use_bluestein, stages, tables, hr, hi)
+            _backward_block(gs, outs, zr, zi, work, stages, tables, hr, hi)
             _copy_back(outs, count, grad_x, r0)
 
 
@@ -224,17 +225,17 @@ def _backward_blocks(g, grad_x, b0, b1, ints, floats):
 
 
 @njit(cache=True, parallel=True)
-def _forward_parallel(x, y, tasks, ints, floats):
+def _forward_parallel(x, y, tasks, ints, floats, tables):
     blocks = (x.shape[0] + LANES - 1) // LANES
     for task in prange(tasks):
-        _forward_blocks(x, y, task * blocks // tasks, (task + 1) * blocks // tasks, ints, floats)
+        _forward_blocks(x, y, task * blocks // tasks, (task + 1) * blocks // tasks, ints, floats, tables)
 
 
 @njit(cache=True, parallel=True)
-def _backward_parallel(g, grad_x, tasks, ints, floats):
+def _backward_parallel(g, grad_x, tasks, ints, floats, tables):
     blocks = (g.shape[0] + LANES - 1) // LANES
     for task in prange(tasks):
-        _backward_blocks(g, grad_x, task * blocks // tasks, (task + 1) * blocks // tasks, ints, floats)
+        _backward_blocks(g, grad_x, task * blocks // tasks, (task + 1) * blocks // tasks, ints, floats, tables)
 
 
 _PARALLEL_MIN_POINTS = 4096  # rows * m: an FFT does O(log m) work a point, so threads pay off sooner than elsewhere
