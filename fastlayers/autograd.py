@@ -22,11 +22,13 @@ from .tensor import RESULTS, Tensor, record, state, value
 class Tape:
     """The nodes of one recording, shared by every module call and op that continues it."""
 
-    __slots__ = ("nodes", "count", "results", "consumed", "ref", "__weakref__")
+    __slots__ = ("nodes", "count", "leaves", "results", "consumed", "ref", "__weakref__")
 
     def __init__(self):
         self.nodes = []  # (backward, refs, arrays, output key, output array, options): one per op run
         self.count = 0  # the last key handed out
+        self.leaves = set()  # keys of the model inputs tracked here (no node made them): their gradients are not
+        # needed unless asked for
         self.results = {}  # id(array) -> (array, key): what top-level calls returned from this recording
         self.consumed = False  # a backward has run through it
         self.ref = None  # a weak reference to itself, for RESULTS: made at the first result handed out
@@ -67,16 +69,14 @@ class Tape:
         grads = {output: grad_y}
         wanted = set(inputs)  # their gradients stay in grads when the walk goes on past them
         changed = []  # (param, its .grad before): the undo log
-        needed = None  # keys whose gradient is used: made by a node, or wanted (not a model's input as such)
+        unneeded = self.leaves.difference(wanted)  # model inputs whose gradient nobody asked for
         try:
             for backward, refs, arrays, key, y, options in reversed(self.nodes):
                 grad_out = grads.get(key) if key in wanted else grads.pop(key, None)
                 if grad_out is None:  # this output does not reach y
                     continue
-                if getattr(backward, "accepts_needs", False):  # kernels' ops: told which gradients to skip
-                    if needed is None:
-                        needed = {node[3] for node in self.nodes} | wanted
-                    needs = tuple([ref is not None and (type(ref) is not int or ref in needed) for ref in refs])
+                if unneeded and getattr(backward, "accepts_needs", False):  # kernels' ops skip what is unneeded
+                    needs = tuple([ref is not None and (type(ref) is not int or ref not in unneeded) for ref in refs])
                     in_grads = backward(grad_out, y, *arrays, needs=needs, **options)
                 else:
                     in_grads = (backward(grad_out, y, *arrays, **options) if options
@@ -155,6 +155,7 @@ def track_inputs(tape, args, dtype):
     in its own dtype."""
     if len(args) == 1 and type(args[0]) is np.ndarray and (dtype is None or args[0].dtype == dtype):
         t = tape.new_tensor(args[0])  # the common case, quickly
+        tape.leaves.add(t.key)
         return (t,), (t.key,)
     out, keys = [], []
     for a in args:
@@ -162,6 +163,7 @@ def track_inputs(tape, args, dtype):
             a = np.asarray(a)
         if type(a) is np.ndarray or is_cupy(a):
             a = tape.new_tensor(a)
+            tape.leaves.add(a.key)
         if type(a) is Tensor:  # a new array, or one a recording this call continues returned
             keys.append(a.key)
             if _needs_cast(a, dtype):
