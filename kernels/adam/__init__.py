@@ -85,6 +85,8 @@ def _check(groups):
     device = device_for(op, *(a for group in groups for a in group))
     xp = xp_for(device)
     dtype = groups[0][0].dtype if hasattr(groups[0][0], "dtype") else None
+    if device == "cpu" and dtype is not None and np.dtype(dtype) not in FLOAT_DTYPES:
+        raise TypeError(f"{op}: the CPU kernels update float32 or float64 parameters, got {dtype}")
     checked = []
     for index, arrays in enumerate(groups):
         param = arrays[0]

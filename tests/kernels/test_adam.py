@@ -74,6 +74,10 @@ def test_bad_input_writes_nothing(rng):
         kernels.adam_update_many(params[0], grads, m, v, **SETTINGS)
     with pytest.raises(TypeError, match="max_exp_avg_sqs holds None"):
         kernels.adam_update_many(params, grads, m, v, [*v[:-1], None], **SETTINGS)
+    half = [p.astype(np.float16) for p in params]
+    with pytest.raises(TypeError, match="the CPU kernels update float32 or float64 parameters, got float16"):
+        kernels.adam_update_many(half, [g.astype(np.float16) for g in grads], [a.astype(np.float16) for a in m],
+                                 [a.astype(np.float16) for a in v], **SETTINGS)
     with pytest.raises(ValueError, match="step must be an int >= 1, got 0"):
         kernels.adam_update_many(params, grads, m, v, step=0, lr=1e-3)
     for a, saved in zip(params + m + v, before):
