@@ -229,7 +229,8 @@ def _bluestein(zr, zi, work, inner, tables):
 def transform(zr, zi, work, plan, tables):
     """FFT of the block (zr, zi); work: four arrays of max(m, M) LANES (the last two only for Bluestein).
     tables: Bluestein's, or None: then Numba drops the Bluestein branch when it compiles (a None argument
-    is a type of its own), and lengths that never need it never compile it (1.5 s of a cold first call).
+    is a type of its own), and lengths that never need it never compile it ((3, 1000) float32: 6.1 -> 5.6 s
+    cold, (64, 1000), on both threads: 10.4 -> 7.8 s).
 
     Returns (result re, im, free re, im), each (m LANES,).
     """

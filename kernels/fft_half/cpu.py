@@ -143,8 +143,8 @@ def _backward_block(gs, outs, zr, zi, work, stages, tables, hr, hi):
 
 @njit(cache=True)
 def _scratch(m, big, tables, dtype_of):
-    """The block's re and im (m LANES each) and four work arrays (max(m, big) LANES; the last two
-    empty unless Bluestein: tables not None), carved from one buffer, each 32 elements past the end of the one before:
+    """The block's re and im (m LANES each) and four work arrays (max(m, big) LANES; the last two empty
+    unless Bluestein: tables not None), carved from one buffer, each 32 elements past the end of the one before:
     arrays a large power of two apart share cache sets, and at m = 32768 the late stages (four
     streams read, four written) ran 2-3x slower for it (0.7-1.1 against 0.3 ns a point, measured)."""
     size, wide = m * LANES, max(m, big) * LANES
