@@ -155,9 +155,9 @@ def _columns(pairs, sr, si, interleaved, br, bi, fs):
                 store(zi, LANES * t1, ai)
                 store(ur, LANES * t1, cr)
                 store(ui, LANES * t1, ci)
-            ar, ai, _, _ = stockham(zr, zi, wr, wi, plan1, True)
+            ar, ai, _, _ = stockham(zr, zi, wr, wi, plan1)
             _twiddle_into_tiles(ar, ai, 2 * q, gr, gi, lr, li, tiles_r, tiles_i)
-            cr, ci, _, _ = stockham(ur, ui, vr, vi, plan1, True)
+            cr, ci, _, _ = stockham(ur, ui, vr, vi, plan1)
             _twiddle_into_tiles(cr, ci, 2 * q + 1, gr, gi, lr, li, tiles_r, tiles_i)
 
 
@@ -181,8 +181,8 @@ def _rows(br, bi, dr, di, pairs, interleaved, fs):
                 store(zi, LANES * t2, load(bi, i))
                 store(ur, LANES * t2, load(br, i + LANES))
                 store(ui, LANES * t2, load(bi, i + LANES))
-            ar, ai, _, _ = stockham(zr, zi, wr, wi, plan2, True)
-            cr, ci, _, _ = stockham(ur, ui, vr, vi, plan2, True)
+            ar, ai, _, _ = stockham(zr, zi, wr, wi, plan2)
+            cr, ci, _, _ = stockham(ur, ui, vr, vi, plan2)
             for k2 in range(m2):  # both groups' results together: whole cache lines written
                 k, j = k2 * m1 + k0, LANES * k2
                 if interleaved:

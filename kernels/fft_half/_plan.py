@@ -66,7 +66,7 @@ def _complex_plan(m: int, dtype):
     # the kernel's FFT, by our own transform: the kernel in every lane of one block
     kr = np.repeat(kernel.real.astype(dtype), LANES)
     ki = np.repeat(kernel.imag.astype(dtype), LANES)
-    rr, ri, _, _ = stockham(kr, ki, np.empty_like(kr), np.empty_like(ki), inner, None)
+    rr, ri, _, _ = stockham(kr, ki, np.empty_like(kr), np.empty_like(ki), inner)
     return True, inner, (chirp.real.astype(dtype), chirp.imag.astype(dtype), rr[::LANES].copy(), ri[::LANES].copy())
 
 
@@ -77,12 +77,12 @@ def complex_length(n: int) -> int:
 
 @lru_cache(maxsize=64)
 def plan(n: int, dtype):
-    """Everything fft_half and its gradient need for real rows of length n: (ints, floats, bluestein, odd).
+    """Everything fft_half and its gradient need for real rows of length n: (ints, floats, bluestein).
 
     Two arrays because a kernel call pays for every array it is given (fifteen took 1.6 us
     a call, two 0.5 us, measured): views() unpacks them inside the kernel. bluestein: None,
     or Bluestein's four tables (views into floats), passed apart so that lengths without
-    them compile no Bluestein code (transform); odd: None when the radices are all 4 and 2 (stockham).
+    them compile no Bluestein code (transform).
     ints:   [bluestein?, m, M, stages, radices, twiddle offsets, root offsets, 11 bounds in floats]
     floats: twiddles re, im | roots re, im | chirp re, im | kernel FFT re, im | half twiddles re, im
     (half twiddles: exp(-2 pi i k / n), k < n // 2, which unpack the real-input trick).
@@ -97,8 +97,7 @@ def plan(n: int, dtype):
     ints = np.concatenate([[int(use_bluestein), m, len(tables[2]), len(radices)], radices, tw_offsets, root_offsets, bounds])
     floats = np.concatenate(parts).astype(dtype)
     bluestein = tuple(floats[bounds[i] : bounds[i + 1]] for i in range(4, 8)) if use_bluestein else None
-    odd = None if set(radices.tolist()) <= {2, 4} else True  # see stockham
-    return ints.astype(np.int64), floats, bluestein, odd
+    return ints.astype(np.int64), floats, bluestein
 
 
 @njit(cache=True)

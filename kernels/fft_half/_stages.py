@@ -160,11 +160,9 @@ def _radix_direct(sr, si, dr, di, mm, s, r, twr, twi, off, rootr, rooti, root_of
 
 
 @njit(cache=True)
-def stockham(zr, zi, wr, wi, plan, odd):
+def stockham(zr, zi, wr, wi, plan):
     """FFT of the block (zr, zi), (m LANES,), with (wr, wi) as scratch of the same size.
 
-    odd: None when every radix of the plan is 4 or 2 (Numba then drops the other butterflies when it
-    compiles: a None argument is a type of its own, so power-of-two lengths never compile them), else True.
     Returns (result re, im, free re, im): the result lies in one pair, the other is free.
     """
     radices, twr, twi, tw_offsets, rootr, rooti, root_offsets = plan
@@ -179,13 +177,12 @@ def stockham(zr, zi, wr, wi, plan, odd):
             _radix4(sr, si, dr, di, mm, stride, twr, twi, off)
         elif r == 2:
             _radix2(sr, si, dr, di, mm, stride, twr, twi, off)
-        elif odd is not None:
-            if r == 3:
-                _radix3(sr, si, dr, di, mm, stride, twr, twi, off)
-            elif r == 5:
-                _radix5(sr, si, dr, di, mm, stride, twr, twi, off)
-            else:
-                _radix_direct(sr, si, dr, di, mm, stride, r, twr, twi, off, rootr, rooti, root_offsets[st])
+        elif r == 3:
+            _radix3(sr, si, dr, di, mm, stride, twr, twi, off)
+        elif r == 5:
+            _radix5(sr, si, dr, di, mm, stride, twr, twi, off)
+        else:
+            _radix_direct(sr, si, dr, di, mm, stride, r, twr, twi, off, rootr, rooti, root_offsets[st])
         sr, si, dr, di = dr, di, sr, si
         length = mm
         stride *= r
@@ -211,14 +208,14 @@ def _bluestein(zr, zi, work, inner, tables):
         store(ui, i, ai * cr - ar * ci)
     ur[m * LANES :] = 0
     ui[m * LANES :] = 0
-    ar_, ai_, br_, bi_ = stockham(ur, ui, work[2], work[3], inner, None)  # M is a power of two
+    ar_, ai_, br_, bi_ = stockham(ur, ui, work[2], work[3], inner)
     for k in range(big):  # times the kernel's FFT, conjugated: conj before and after a forward FFT inverts it
         i = LANES * k
         cr, ci = splat(kr[k]), splat(ki[k])
         ar, ai = load(ar_, i), load(ai_, i)
         store(ar_, i, ar * cr - ai * ci)
         store(ai_, i, -(ar * ci + ai * cr))
-    ar_, ai_, br_, bi_ = stockham(ar_, ai_, br_, bi_, inner, None)
+    ar_, ai_, br_, bi_ = stockham(ar_, ai_, br_, bi_, inner)
     scale = zr.dtype.type(1.0 / big)
     for k in range(m):  # z = conj(u) / M * conj(chirp)
         i = LANES * k
@@ -229,11 +226,11 @@ def _bluestein(zr, zi, work, inner, tables):
 
 
 @njit(cache=True)
-def transform(zr, zi, work, plan, tables, odd):
+def transform(zr, zi, work, plan, tables):
     """FFT of the block (zr, zi); work: four arrays of max(m, M) LANES (the last two only for Bluestein).
     tables: Bluestein's, or None: then Numba drops the Bluestein branch when it compiles (a None argument
     is a type of its own), and lengths that never need it never compile it ((3, 1000) float32: 6.1 -> 5.6 s
-    cold, (64, 1000), on both threads: 10.4 -> 7.8 s). odd: stockham's.
+    cold, (64, 1000), on both threads: 10.4 -> 7.8 s).
 
     Returns (result re, im, free re, im), each (m LANES,).
     """
@@ -241,4 +238,4 @@ def transform(zr, zi, work, plan, tables, odd):
     if tables is not None:
         _bluestein(zr, zi, work, plan, tables)
         return zr, zi, work[0][:size], work[1][:size]
-    return stockham(zr, zi, work[0][:size], work[1][:size], plan, odd)
+    return stockham(zr, zi, work[0][:size], work[1][:size], plan)

@@ -78,13 +78,13 @@ def _unpack_reals(zr, count, rows):
 
 
 @njit(cache=True)
-def _forward_block(xs, ys, zr, zi, work, stages, tables, odd, hr, hi):
+def _forward_block(xs, ys, zr, zi, work, stages, tables, hr, hi):
     """ys (LANES, 2 (n // 2)), as (re, im) float pairs, = fft_half of xs (LANES, n)."""
     n = xs.shape[1]
     if n % 2 == 0:
         half = n // 2
         _pack_pairs(xs, half, zr, zi)
-        ar, ai, br, bi = transform(zr, zi, work, stages, tables, odd)
+        ar, ai, br, bi = transform(zr, zi, work, stages, tables)
         # Z = E + i O (E, O: transforms of the even and odd samples); X_k = E_k + w^k O_k.
         h = zr.dtype.type(0.5)
         for k in range(half):
@@ -99,12 +99,12 @@ def _forward_block(xs, ys, zr, zi, work, stages, tables, odd, hr, hi):
     else:
         _pack_reals(xs, n, zr)
         zi[:] = 0
-        ar, ai, _, _ = transform(zr, zi, work, stages, tables, odd)
+        ar, ai, _, _ = transform(zr, zi, work, stages, tables)
         _unpack_pairs(ar, ai, n // 2, ys)
 
 
 @njit(cache=True)
-def _backward_block(gs, outs, zr, zi, work, stages, tables, odd, hr, hi):
+def _backward_block(gs, outs, zr, zi, work, stages, tables, hr, hi):
     """outs (LANES, n): grad_x_t = Re(sum_k conj(g_k) w^(k t)), w = exp(-2 pi i / n), k < n // 2,
     for the LANES rows gs (LANES, 2 (n // 2)) of (re, im) float pairs."""
     n = outs.shape[1]
@@ -126,7 +126,7 @@ def _backward_block(gs, outs, zr, zi, work, stages, tables, odd, hr, hi):
             hdr, hdi = h * (dr + er), h * (di + ei)
             store(zr, i, hcr - hdi)  # hc + i hd
             store(zi, i, hci + hdr)
-        ar, ai, _, _ = transform(zr, zi, work, stages, tables, odd)
+        ar, ai, _, _ = transform(zr, zi, work, stages, tables)
         _unpack_pairs(ar, ai, half, outs)
     else:
         _pack_pairs(gs, half, zr, zi)
@@ -134,7 +134,7 @@ def _backward_block(gs, outs, zr, zi, work, stages, tables, odd, hr, hi):
             store(zi, LANES * k, -load(zi, LANES * k))
         zr[half * LANES :] = 0
         zi[half * LANES :] = 0
-        ar, ai, _, _ = transform(zr, zi, work, stages, tables, odd)
+        ar, ai, _, _ = transform(zr, zi, work, stages, tables)
         _unpack_reals(ar, n, outs)
 
 
@@ -182,9 +182,9 @@ def _copy_back(src, count, dst, r0):
 
 
 @njit(cache=True)
-def _forward_blocks(x, y, b0, b1, ints, floats, tables, odd):
+def _forward_blocks(x, y, b0, b1, ints, floats, tables):
     """Blocks b0 <= b < b1 of LANES rows; a last block of fewer rows goes through padded copies.
-    ints, floats, tables, odd: plan()'s (tables None unless Bluestein; odd None for radices 4 and 2 only)."""
+    ints, floats, tables: plan()'s (tables None unless Bluestein)."""
     m, big, stages, hr, hi = views(ints, floats)
     zr, zi, work = _scratch(m, big, tables, y)
     rows = x.shape[0]
@@ -192,17 +192,17 @@ def _forward_blocks(x, y, b0, b1, ints, floats, tables, odd):
         r0 = b * LANES
         count = min(LANES, rows - r0)
         if count == LANES:
-            _forward_block(x[r0 : r0 + LANES], y[r0 : r0 + LANES], zr, zi, work, stages, tables, odd, hr, hi)
+            _forward_block(x[r0 : r0 + LANES], y[r0 : r0 + LANES], zr, zi, work, stages, tables, hr, hi)
         else:
             xs = np.empty((LANES, x.shape[1]), x.dtype)
             _copy_rows(x, r0, count, xs)  # spare lanes: copies of row r0, any finite row; their results are dropped
             ys = np.empty((LANES, y.shape[1]), y.dtype)
-            _forward_block(xs, ys, zr, zi, work, stages, tables, odd, hr, hi)
+            _forward_block(xs, ys, zr, zi, work, stages, tables, hr, hi)
             _copy_back(ys, count, y, r0)
 
 
 @njit(cache=True)
-def _backward_blocks(g, grad_x, b0, b1, ints, floats, tables, odd):
+def _backward_blocks(g, grad_x, b0, b1, ints, floats, tables):
     m, big, stages, hr, hi = views(ints, floats)
     zr, zi, work = _scratch(m, big, tables, grad_x)
     rows = g.shape[0]
@@ -210,12 +210,12 @@ def _backward_blocks(g, grad_x, b0, b1, ints, floats, tables, odd):
         r0 = b * LANES
         count = min(LANES, rows - r0)
         if count == LANES:
-            _backward_block(g[r0 : r0 + LANES], grad_x[r0 : r0 + LANES], zr, zi, work, stages, tables, odd, hr, hi)
+            _backward_block(g[r0 : r0 + LANES], grad_x[r0 : r0 + LANES], zr, zi, work, stages, tables, hr, hi)
         else:
             gs = np.empty((LANES, g.shape[1]), g.dtype)
             _copy_rows(g, r0, count, gs)
             outs = np.empty((LANES, grad_x.shape[1]), grad_x.dtype)
-            _backward_block(gs, outs, zr, zi, work, stages, tables, odd, hr, hi)
+            _backward_block(gs, outs, zr, zi, work, stages, tables, hr, hi)
             _copy_back(outs, count, grad_x, r0)
 
 
@@ -225,17 +225,17 @@ def _backward_blocks(g, grad_x, b0, b1, ints, floats, tables, odd):
 
 
 @njit(cache=True, parallel=True)
-def _forward_parallel(x, y, tasks, ints, floats, tables, odd):
+def _forward_parallel(x, y, tasks, ints, floats, tables):
     blocks = (x.shape[0] + LANES - 1) // LANES
     for task in prange(tasks):
-        _forward_blocks(x, y, task * blocks // tasks, (task + 1) * blocks // tasks, ints, floats, tables, odd)
+        _forward_blocks(x, y, task * blocks // tasks, (task + 1) * blocks // tasks, ints, floats, tables)
 
 
 @njit(cache=True, parallel=True)
-def _backward_parallel(g, grad_x, tasks, ints, floats, tables, odd):
+def _backward_parallel(g, grad_x, tasks, ints, floats, tables):
     blocks = (g.shape[0] + LANES - 1) // LANES
     for task in prange(tasks):
-        _backward_blocks(g, grad_x, task * blocks // tasks, (task + 1) * blocks // tasks, ints, floats, tables, odd)
+        _backward_blocks(g, grad_x, task * blocks // tasks, (task + 1) * blocks // tasks, ints, floats, tables)
 
 
 _PARALLEL_MIN_POINTS = 4096  # rows * m: an FFT does O(log m) work a point, so threads pay off sooner than elsewhere
