@@ -12,7 +12,6 @@ larger prime factor. For a stage of radix r on sub-length Ls = r * mm with strid
     dst[run (r p + u) + e] = w_Ls^(p u) * sum_j src[run (p + j mm) + e] w_r^(j u),   e < run.
 """
 
-import numpy as np
 from numba import njit
 
 from ..cpu._simd import LANES, load, splat, store
