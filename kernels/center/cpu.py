@@ -93,15 +93,6 @@ def _center_rows_parallel(x2, out2):
         _center_row(x2[o], out2[o])
 
 
-@njit(cache=True)
-def _total(partial):
-    """partial.sum() outside the parallel function: there it would be one more parallel loop to compile."""
-    total = 0.0
-    for i in range(partial.size):
-        total += partial[i]
-    return total
-
-
 @njit(cache=True, parallel=True)
 def _center_flat_parallel(x, out, chunks):
     """One long row split into equal chunks: partial sums, then the subtraction, both over the threads.
@@ -115,7 +106,7 @@ def _center_flat_parallel(x, out, chunks):
     partial = np.empty(chunks, np.float64)
     for c in prange(chunks):
         partial[c] = _sum(x, c * step, min(n, (c + 1) * step))
-    hi, lo = _split(_total(partial) / n, x)
+    hi, lo = _split(_sum(partial, 0, chunks) / n, x)  # not partial.sum(): in here, one more parallel loop to compile
     for c in prange(chunks):
         _subtract(x, hi, lo, c * step, min(n, (c + 1) * step), out)
 
@@ -214,7 +205,7 @@ def _center_columns_serial(x3, rows_per_block, out3):
             _column_sums(x3, o, b * rows_per_block, min(red, (b + 1) * rows_per_block), acc)
             for i in range(inner):  # not `sums[o] += acc`: that compiles Numba's shape-error message
                 sums[o, i] += acc[i]
-    hi, lo = _split_all(sums / red, x3)
+    hi, lo = _split_means(sums.reshape(outer, 1, inner), red, x3)
     for o in range(outer):
         _subtract_columns(x3, hi, lo, o, 0, red, out3)
 
