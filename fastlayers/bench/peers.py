@@ -96,13 +96,13 @@ _DISTRIBUTIONS = {"torch": "torch", "jax": "jax", "fftw": "pyfftw", "mkl": "mkl_
 
 
 def versions() -> dict:
-    """{peer: version} of the installed peers' packages, without importing them."""
+    """{package: version} of the installed peers' packages (pyfftw for the fftw column), without importing them."""
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for name, distribution in _DISTRIBUTIONS.items():
+    for distribution in _DISTRIBUTIONS.values():
         try:
-            out[name] = version(distribution)
+            out[distribution] = version(distribution)
         except PackageNotFoundError:
             pass
     return out

@@ -37,7 +37,38 @@ def machine_info() -> dict:
     info = {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
             "numpy": np.__version__, "numba": numba.__version__, "date": date.today().isoformat()}
     info["peer_versions"] = peers.versions()
+    info["blas"] = blas_info()
     return info
+
+
+def blas_info() -> list:
+    """The BLAS libraries this process loaded (NumPy's GEMM, and ours: linear_relu's product is NumPy's),
+    with the kernel set each runs: OpenBLAS picks its kernels for the CPU when it loads, unless
+    OPENBLAS_CORETYPE names a set (then recorded here too)."""
+    from threadpoolctl import threadpool_info
+
+    return [{"library": lib["internal_api"], "version": lib.get("version"), "kernels": lib.get("architecture"),
+             "threads": lib["num_threads"], "package": _package_of(lib["filepath"]),
+             "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE")}
+            for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+def _package_of(path: str) -> str:
+    """The installed package a shared library came with: .../site-packages/numpy.libs/libx.so -> numpy."""
+    parts = os.path.normpath(path).split(os.sep)
+    if "site-packages" in parts and parts.index("site-packages") + 1 < len(parts) - 1:
+        return parts[parts.index("site-packages") + 1].removesuffix(".libs")
+    return os.path.basename(path)
+
+
+def _blas_line(info) -> str:
+    out = []
+    for lib in info.get("blas", []):
+        text = f"{lib['package']}'s {lib['library']} {lib['version']}" + (f" ({lib['kernels']} kernels" if lib["kernels"] else " (")
+        if lib["library"] == "openblas" and lib["OPENBLAS_CORETYPE"]:
+            text += f", set by OPENBLAS_CORETYPE={lib['OPENBLAS_CORETYPE']}"
+        out.append(text + f", {lib['threads']} threads)")
+    return "BLAS: " + "; ".join(out) if out else "BLAS: none found by threadpoolctl"
 
 
 def _format_time(seconds: float) -> str:
@@ -111,6 +142,7 @@ def print_table(rows, info, file=sys.stdout):
     print(f"fastlayers bench — {info['cpu']}, {info['cores']} cores, NumPy {info['numpy']}, Numba {info['numba']}"
           + "".join(f", {name} {version}" for name, version in info["peer_versions"].items()) + f", {info['date']}"
           + (f"; {info['busy']} busy-loop process(es) running beside it" if info.get("busy") else ""), file=file)
+    print(_blas_line(info), file=file)
     print("float32; medians of interleaved runs; speed-up = their time / ours (> 1: we are faster)\n", file=file)
     header = f"{'kernel':26s} {'shape':34s} {'ours':>10s} {'numpy':>10s} {'speed-up':>8s}  {'vs floor / peers (their time / ours)'}"
     print(header, file=file)

@@ -65,3 +65,27 @@ def test_fftw_plans_once_per_input_and_keeps_the_input_s_values():
     assert len(plans._plans) == 1
     np.testing.assert_allclose(first, np.fft.rfft(x), rtol=1e-4, atol=1e-4)  # planning (MEASURE) did not leave junk
     np.testing.assert_array_equal(first, second)
+
+
+def test_the_report_header_names_the_blas_kernels_and_who_chose_them(monkeypatch):
+    """linear_relu's GEMM is NumPy's: the header says which OpenBLAS kernels ran, and whether the environment chose them."""
+    import io
+
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    info = report.machine_info()
+    buffer = io.StringIO()
+    report.print_table([], info, file=buffer)
+    header = buffer.getvalue().splitlines()[1]
+    assert header.startswith("BLAS: ")
+    openblas = [lib for lib in info["blas"] if lib["library"] == "openblas"]
+    if not openblas:
+        pytest.skip("NumPy's BLAS here is not OpenBLAS")
+    lib = openblas[0]
+    assert lib["kernels"] and f"{lib['package']}'s openblas {lib['version']} ({lib['kernels']} kernels" in header
+    assert "set by OPENBLAS_CORETYPE=Haswell" in header
+    monkeypatch.delenv("OPENBLAS_CORETYPE")
+    buffer = io.StringIO()
+    report.print_table([], report.machine_info(), file=buffer)
+    assert "OPENBLAS_CORETYPE" not in buffer.getvalue()
+    if "pyfftw" in info["peer_versions"]:  # the fftw column is pyFFTW's: the header names the package it measured
+        assert f"pyfftw {info['peer_versions']['pyfftw']}" in buffer.getvalue()
