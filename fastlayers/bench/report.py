@@ -53,21 +53,23 @@ def blas_info() -> list:
             for lib in threadpool_info() if lib["user_api"] == "blas"]
 
 
-def _package_of(path: str) -> str:
-    """The installed package a shared library came with: .../site-packages/numpy.libs/libx.so -> numpy."""
+def _package_of(path: str):
+    """The installed package a shared library came with (.../site-packages/numpy.libs/libx.so -> numpy), or None."""
     parts = os.path.normpath(path).split(os.sep)
     if "site-packages" in parts and parts.index("site-packages") + 1 < len(parts) - 1:
         return parts[parts.index("site-packages") + 1].removesuffix(".libs")
-    return os.path.basename(path)
+    return None
 
 
 def _blas_line(info) -> str:
     out = []
     for lib in info.get("blas", []):
-        text = f"{lib['package']}'s {lib['library']} {lib['version']}" + (f" ({lib['kernels']} kernels" if lib["kernels"] else " (")
+        details = [f"{lib['kernels']} kernels"] if lib["kernels"] else []
         if lib["library"] == "openblas" and lib["OPENBLAS_CORETYPE"]:
-            text += f", set by OPENBLAS_CORETYPE={lib['OPENBLAS_CORETYPE']}"
-        out.append(text + f", {lib['threads']} threads)")
+            details.append(f"set by OPENBLAS_CORETYPE={lib['OPENBLAS_CORETYPE']}")
+        details.append(f"{lib['threads']} threads")
+        owner = f"{lib['package']}'s " if lib["package"] else ""
+        out.append(f"{owner}{lib['library']} {lib['version']} ({', '.join(details)})")
     return "BLAS: " + "; ".join(out) if out else "BLAS: none found by threadpoolctl"
 
 
