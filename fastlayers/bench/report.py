@@ -44,7 +44,7 @@ def machine_info() -> dict:
 def blas_info() -> list:
     """The BLAS libraries this process loaded (NumPy's GEMM, and ours: linear_relu's product is NumPy's),
     with the kernel set each runs: OpenBLAS picks its kernels for the CPU when it loads, unless
-    OPENBLAS_CORETYPE names a set (then recorded here too)."""
+    OPENBLAS_CORETYPE names a set (recorded here as this process's environment has it)."""
     from threadpoolctl import threadpool_info
 
     return [{"library": lib["internal_api"], "version": lib.get("version"), "kernels": lib.get("architecture"),
