@@ -3,13 +3,18 @@
 Shapes: x (n, in), w (in, out), b (out,), y and grad_y (n, out); all
 C-contiguous and of one float dtype (kernels.api sees to that).
 
-Two regimes:
+Regimes:
 - tiny (the chapter's sizes): one serial Numba loop nest; a BLAS call or a
   thread launch would cost more than the arithmetic.
+- on a CPU with AVX-512: our GEMM (kernels.cpu._gemm), the bias and ReLU applied to each tile of
+  C while it is in registers; the backward's two products too. Against NumPy's OpenBLAS with the
+  AVX2 kernels this project's machines pin, float32, 2 cores, medians of 15 side by side
+  (python /tmp/exp/bw.py, 2026-11-24): g @ w.T at (65536, 64) @ (64, 64) 1.50 vs 3.20 ms,
+  (4096, 1024) @ (1024, 1024) 19.0 vs 34.5 ms; x.T @ g 1.99 vs 3.13 ms and 31.4 vs 37.2 ms.
 - otherwise: NumPy's BLAS GEMM (the floor) into the output, then one Numba pass
   adding the bias and applying the ReLU in place (0.3 ms over 16 MiB).
 
-One GEMM call, not a panel of rows at a time with the epilogue while each panel is in cache: every call
+For that BLAS path, one GEMM call, not a panel of rows at a time with the epilogue while each panel is in cache: every call
 re-packs w and is a point where BLAS's two threads wait for each other, which with a core busy costs far
 more than the epilogue's trip through memory saves. (4096, 1024) @ (1024, 1024), one busy loop beside it
 (fastlayers bench --only linear_relu --busy 1, twice each): 0.66x and 0.81x NumPy with panels of 4 MiB,
@@ -21,7 +26,7 @@ NumPy 38.2 ms. The epilogue in cache still paid at (65536, 64) @ (64, 64), quiet
 import numpy as np
 from numba import njit
 
-from ..cpu import _alloc
+from ..cpu import _alloc, _gemm
 from ..cpu._simd import LANES, load, splat, store
 
 _TINY_FLOPS = 1 << 15  # n * in * out up to this: serial loop nest
@@ -64,6 +69,16 @@ def _bias_relu_inplace(out, b, has_bias, apply_relu):
 _NO_BIAS = {np.dtype(np.float32): np.zeros(0, np.float32), np.dtype(np.float64): np.zeros(0, np.float64)}
 
 
+_OWN_GEMM = _gemm.available()
+
+
+def _matmul(a, b, out):
+    """out = a @ b, (n, k) @ (k, m): our GEMM where it runs, else BLAS's."""
+    if _OWN_GEMM and a.shape[1] > 0:
+        return _gemm.gemm(a, b, None, False, out)
+    return np.matmul(a, b, out=out)
+
+
 def _is_tiny(n, n_in, n_out):
     return n * n_in * n_out <= _TINY_FLOPS
 
@@ -78,6 +93,8 @@ def linear(x, w, b, apply_relu):
     if _is_tiny(n, n_in, n_out):
         _rows_linear(x, w, bias, has_bias, apply_relu, out)
         return out
+    if _OWN_GEMM and n_in > 0:
+        return _gemm.gemm(x, w, b, apply_relu, out)
     np.matmul(x, w, out=out)
     if has_bias or apply_relu:
         _bias_relu_inplace(out, bias, has_bias, apply_relu)
@@ -196,6 +213,6 @@ def linear_backward(grad_y, x, w, y, need_x=True):
     grad_x = None
     if need_x:
         grad_x = _alloc.empty(x.shape, dtype)
-        np.matmul(g, w.T, out=grad_x)
-    np.matmul(x.T, g, out=grad_w)
+        _matmul(g, w.T, grad_x)
+    _matmul(x.T, g, grad_w)
     return grad_x, grad_w, grad_b

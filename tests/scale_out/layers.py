@@ -73,6 +73,7 @@ class CountsPickles(fl.Sequential):
         return super().__getstate__()
 
 
-def mlp(in_features=64, hidden=128, out_features=10, seed=0):
+def mlp(in_features=64, hidden=128, out_features=10, seed=0, dtype=np.float32):
     fl.manual_seed(seed)
-    return fl.Sequential(fl.Linear(in_features, hidden, activation="relu"), fl.Linear(hidden, out_features))
+    return fl.Sequential(fl.Linear(in_features, hidden, activation="relu", dtype=dtype),
+                         fl.Linear(hidden, out_features, dtype=dtype))

@@ -1,0 +1,99 @@
+"""Our AVX-512 GEMM (kernels.cpu._gemm) against float64 NumPy, through every path: serial and by chunks
+of rows, k split across threads, tiles cut by the edges of a and out, b's own panel, transposed views."""
+
+import numpy as np
+import pytest
+
+from kernels.cpu import _gemm
+from tests.numerics import TOLERANCE, rel_err
+
+pytestmark = pytest.mark.skipif(not _gemm.available(), reason="our GEMM runs where Numba targets AVX-512")
+
+
+def _reference(a, b, bias, apply_relu):
+    y = a.astype(np.float64) @ b.astype(np.float64)
+    if bias is not None:
+        y = y + bias
+    return np.maximum(y, 0) if apply_relu else y
+
+
+def _run(a, b, bias, apply_relu):
+    out = np.full((a.shape[0], b.shape[1]), np.nan, a.dtype)  # poison: every element must be written
+    _gemm.gemm(a, b, bias, apply_relu, out)
+    return out
+
+
+def _which_path(n, k, m):
+    if n * k * m < _gemm.PARALLEL_MIN_FLOPS:
+        return "serial"
+    if (n + _gemm.CHUNK_ROWS - 1) // _gemm.CHUNK_ROWS >= _gemm.MIN_TASKS or k < 2 * _gemm.KC:
+        return "row chunks"
+    return "k split"
+
+
+# (n, k, m): edges in every direction, several k-blocks, each of the three paths
+SHAPES = [(1, 1, 1), (5, 3, 7), (6, 64, 64), (13, 300, 70), (7, 1100, 129),   # serial
+          (1000, 64, 64), (2000, 700, 97), (1537, 64, 300),                     # by chunks of rows
+          (64, 2048, 64), (70, 5000, 33)]                                        # k split
+
+
+def test_the_shapes_cover_every_path():
+    assert {_which_path(*s) for s in SHAPES} == {"serial", "row chunks", "k split"}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n, k, m", SHAPES)
+def test_matches_float64_numpy_with_and_without_bias_and_relu(n, k, m, dtype, rng):
+    a = rng.standard_normal((n, k)).astype(dtype)
+    b = (rng.standard_normal((k, m)) / np.sqrt(k)).astype(dtype)
+    bias = rng.standard_normal(m).astype(dtype)
+    for with_bias, apply_relu in [(False, False), (True, True), (True, False)]:
+        got = _run(a, b, bias if with_bias else None, apply_relu)
+        expected = _reference(a, b, bias if with_bias else None, apply_relu)
+        assert rel_err(got, expected) < TOLERANCE[np.dtype(dtype)], (with_bias, apply_relu)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n, k, m", [(100, 40, 70), (1030, 1030, 64), (64, 3000, 100)])
+def test_transposed_views_as_the_backward_passes_them(n, k, m, dtype, rng):
+    """g @ w.T and x.T @ g: a and b arrive as transposed views, never copied."""
+    a_t = rng.standard_normal((k, n)).astype(dtype)
+    b_t = rng.standard_normal((m, k)).astype(dtype)
+    assert rel_err(_run(a_t.T, b_t.T, None, False), _reference(a_t.T, b_t.T, None, False)) < TOLERANCE[np.dtype(dtype)]
+
+
+def test_b_that_is_one_whole_panel_is_used_in_place_and_a_strided_one_is_packed(rng):
+    nr = _gemm.panel_width(np.float32)
+    b = rng.standard_normal((50, nr)).astype(np.float32)
+    assert np.shares_memory(_gemm._packed(b, nr, False), b)
+    wide = rng.standard_normal((50, 2 * nr)).astype(np.float32)
+    packed = _gemm._packed(wide[:, ::2], nr, False)  # every other column: not C-contiguous
+    assert not np.shares_memory(packed, wide)
+    assert np.array_equal(packed[0], wide[:, ::2])
+
+
+def test_nan_and_inf_propagate_as_in_numpy_and_relu_keeps_nan(rng):
+    n, k, m = 20, 30, 70
+    a = rng.standard_normal((n, k)).astype(np.float32)
+    b = rng.standard_normal((k, m)).astype(np.float32)
+    a[3, 4] = np.nan
+    a[11, 0] = np.inf
+    b[:, 5] = np.abs(b[:, 5])  # row 11, column 5: +inf
+    with np.errstate(invalid="ignore"):
+        expected = _reference(a, b, None, True)
+    got = _run(a, b, None, True)
+    assert np.isnan(got[3]).all()
+    assert np.isposinf(got[11, 5])
+    finite = np.isfinite(expected)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    assert rel_err(got[finite], expected[finite]) < TOLERANCE[np.dtype(np.float32)]
+
+
+def test_relu_is_applied_once_after_every_k_block(rng):
+    """With k over several blocks, the ReLU must see the whole sum: a partial sum clipped early differs."""
+    n, k, m = 30, 3 * _gemm.KC + 5, 64
+    a = rng.standard_normal((n, k)).astype(np.float64)
+    b = rng.standard_normal((k, m)).astype(np.float64)
+    got = _run(a, b, None, True)
+    assert rel_err(got, _reference(a, b, None, True)) < TOLERANCE[np.dtype(np.float64)]
+    assert (got == 0).any() and (got > 0).any()
