@@ -65,9 +65,9 @@ def test_transposed_views_as_the_backward_passes_them(n, k, m, dtype, rng):
 def test_b_that_is_one_whole_panel_is_used_in_place_and_a_strided_one_is_packed(rng):
     nr = _gemm.panel_width(np.float32)
     b = rng.standard_normal((50, nr)).astype(np.float32)
-    assert np.shares_memory(_gemm._packed(b, nr, False), b)
+    assert np.shares_memory(_gemm._packed(b, nr), b)
     wide = rng.standard_normal((50, 2 * nr)).astype(np.float32)
-    packed = _gemm._packed(wide[:, ::2], nr, False)  # every other column: not C-contiguous
+    packed = _gemm._packed(wide[:, ::2], nr)  # every other column: not C-contiguous
     assert not np.shares_memory(packed, wide)
     assert np.array_equal(packed[0], wide[:, ::2])
 
