@@ -74,7 +74,7 @@ _OWN_GEMM = _gemm.available()
 
 def _matmul(a, b, out):
     """out = a @ b, (n, k) @ (k, m): our GEMM where it runs, else BLAS's."""
-    if _OWN_GEMM and a.shape[1] > 0:
+    if _OWN_GEMM and _gemm.suits(a.shape[0], a.shape[1], b.shape[1], out.dtype):
         return _gemm.gemm(a, b, None, False, out)
     return np.matmul(a, b, out=out)
 
@@ -93,7 +93,7 @@ def linear(x, w, b, apply_relu):
     if _is_tiny(n, n_in, n_out):
         _rows_linear(x, w, bias, has_bias, apply_relu, out)
         return out
-    if _OWN_GEMM and n_in > 0:
+    if _OWN_GEMM and _gemm.suits(n, n_in, n_out, x.dtype):
         return _gemm.gemm(x, w, b, apply_relu, out)
     np.matmul(x, w, out=out)
     if has_bias or apply_relu:
