@@ -15,9 +15,10 @@ The plan is GotoBLAS's, kept small:
   per step of k, 4 vector loads of b, 6 broadcasts of a, 24 FMAs.
 - k is cut into blocks of KC, so a panel's block (KC x NR) and the tile's rows of a stay
   in the core's L2/L1 while the tile sums.
-- Threads take chunks of rows of C (TBB steals them, so a busy core slows one thread's
-  share only); a chunk holds every column and every k-block of its rows, so no thread waits
-  for another until the end.
+- Threads take tasks: a chunk of rows of C, and with fewer than MIN_TASKS chunks a run of its
+  panels; a task holds every k-block of its part of C, so no thread waits for another until
+  the end (TBB steals tasks, so a busy core slows one thread's share only). With one chunk of
+  one panel and a long k (x.T @ g for a narrow layer), k itself is split and the parts summed.
 - Tiles that run past n or m go through small zero-padded copies (_edge_tile).
 """
 
@@ -31,8 +32,8 @@ VECTORS = 4  # vectors of columns in a tile: NR = VECTORS * lanes(dtype)
 KC = 512
 CHUNK_ROWS = 16 * MR
 PARALLEL_MIN_FLOPS = 1 << 21  # n k m below this: one thread, waking the team costs more than it saves
-SUITS_MIN_FLOPS = 1 << 20
-MIN_TASKS = 8  # fewer chunks of rows than this (a busy core would leave one thread a large share): split k
+SUITS_MIN_FLOPS = 1 << 24
+MIN_TASKS = 8  # fewer tasks than this and a busy core would leave one thread a large share
 MAX_K_PARTS = 16
 
 
@@ -52,8 +53,10 @@ def panel_width(dtype) -> int:
 def suits(n, k, m, dtype) -> bool:
     """Whether gemm beats BLAS at (n, k) @ (k, m), measured side by side (float32, 2 cores): a tile of C
     is NR columns wide, so at m = 10 (a classifier's last layer) it computes 6x what is kept and took
-    89 us against BLAS's 18 at (1024, 128) @ (128, 10); at k = 10, 28 us against 14; below 2^20
-    multiply-adds the packing and allocations lose to BLAS (7.6 against 7.0 us at (64, 64) @ (64, 128))."""
+    89 us against BLAS's 18 at (1024, 128) @ (128, 10); at k = 10, 28 us against 14. Below 2^24
+    multiply-adds a GEMM has too few tasks to share a busy core: the digits epoch at batch 1024, whose
+    largest is (1024, 64) @ (64, 128) (47 against 69 us quiet), ran at 0.73x NumPy's speed with one core
+    busy through ours, 1.05x through BLAS (fastlayers bench --busy 1)."""
     return m >= panel_width(dtype) and k >= 32 and n * k * m >= SUITS_MIN_FLOPS
 
 
@@ -162,23 +165,23 @@ def _edge_tile(a, r0, k0, kc, packed, j, bias, out, first, last, apply_relu, a_c
 
 
 @njit(cache=True)
-def _rows(a, packed, bias, out, r_lo, r_hi, k_lo, k_hi, apply_relu):
-    """out[r_lo : r_hi] = relu?(a[r_lo : r_hi, k_lo : k_hi] @ b[k_lo : k_hi] + bias): by k-blocks, then
-    panels, then tiles of MR rows.
+def _rows(a, packed, bias, out, r_lo, r_hi, k_lo, k_hi, j_lo, j_hi, apply_relu):
+    """out[r_lo : r_hi] = relu?(a[r_lo : r_hi, k_lo : k_hi] @ b[k_lo : k_hi] + bias) in panels j_lo to j_hi:
+    by k-blocks, then panels, then tiles of MR rows.
 
     a is read in place, not packed: for a = x.T (the backward's x.T @ g), whose tile reads MR
     neighbours from each of kc rows of x 4 KiB apart, a packed copy cost more than it saved
     ((1024, 4096) @ (4096, 1024): 25.5 ms packed, 24-29 ms in place, 20.8-22 ms from a contiguous x.T,
     np.ascontiguousarray(x.T) alone 26 ms)."""
     m = out.shape[1]
-    panels, _, nr = packed.shape
+    nr = packed.shape[2]
     a_copy = np.empty((MR, KC), a.dtype)
     c_copy = np.empty((MR, nr), a.dtype)
     whole = r_lo + (r_hi - r_lo) // MR * MR
     for k0 in range(k_lo, k_hi, KC):
         kc = min(KC, k_hi - k0)
         first, last = k0 == k_lo, k0 + kc == k_hi
-        for j in range(panels):
+        for j in range(j_lo, j_hi):
             for r in range(r_lo, r_hi, MR):
                 if r < whole and (j + 1) * nr <= m:
                     _tile(a, r, k0, kc, packed, j, k0, bias, j * nr, out, r, j * nr, first, last, apply_relu)
@@ -187,15 +190,19 @@ def _rows(a, packed, bias, out, r_lo, r_hi, k_lo, k_hi, apply_relu):
 
 
 @njit(cache=True, parallel=True)
-def _row_chunks_parallel(a, packed, bias, out, apply_relu):
-    """Threads take CHUNK_ROWS rows of out at a time; TBB steals chunks, so a busy core slows one thread's
-    share only."""
+def _tasks_parallel(a, packed, bias, out, panel_groups, apply_relu):
+    """Threads take tasks of CHUNK_ROWS rows of out and one of panel_groups runs of panels; TBB steals
+    tasks, so a busy core slows one thread's share only."""
     n, k = a.shape
-    for t in prange((n + CHUNK_ROWS - 1) // CHUNK_ROWS):
-        _rows(a, packed, bias, out, t * CHUNK_ROWS, min(n, (t + 1) * CHUNK_ROWS), 0, k, apply_relu)
+    panels = packed.shape[0]
+    step = (panels + panel_groups - 1) // panel_groups
+    for task in prange((n + CHUNK_ROWS - 1) // CHUNK_ROWS * panel_groups):
+        chunk, group = task // panel_groups, task % panel_groups
+        _rows(a, packed, bias, out, chunk * CHUNK_ROWS, min(n, (chunk + 1) * CHUNK_ROWS), 0, k,
+              group * step, min(panels, (group + 1) * step), apply_relu)
 
 
-# Its own function, not a mode of the one above: with both loops in one, the forward's cold first call
+# Its own function, not a mode of _tasks_parallel: with both loops in one, the forward's cold first call
 # compiled both (3.4 s against 2.5 s for (4096, 256) @ (256, 256)).
 @njit(cache=True, parallel=True)
 def _k_parts_parallel(a, packed, bias, parts, apply_relu, out):
@@ -206,7 +213,7 @@ def _k_parts_parallel(a, packed, bias, parts, apply_relu, out):
     no_bias = np.zeros_like(bias)
     for p in prange(parts.shape[0]):
         _rows(a, packed, bias if p == 0 else no_bias, parts[p], 0, n, p * k_step, min(k, (p + 1) * k_step),
-              apply_relu and p < 0)  # no ReLU on a part; `p < 0`, not False, shares _rows' compiled code
+              0, packed.shape[0], apply_relu and p < 0)  # no ReLU on a part; `p < 0`, not False, shares _rows' compiled code
     zero = out.dtype.type(0)
     for i in prange(n):
         for q in range(out.shape[1]):
@@ -236,10 +243,12 @@ def gemm(a, b, bias, apply_relu, out):
     if bias is not None:
         padded_bias[:m] = bias
     if not parallel:
-        _rows(a, packed, padded_bias, out, 0, n, 0, k, apply_relu)
+        _rows(a, packed, padded_bias, out, 0, n, 0, k, 0, packed.shape[0], apply_relu)
         return out
-    if (n + CHUNK_ROWS - 1) // CHUNK_ROWS >= MIN_TASKS or k < 2 * KC:
-        _row_chunks_parallel(a, packed, padded_bias, out, apply_relu)
+    chunks, panels = (n + CHUNK_ROWS - 1) // CHUNK_ROWS, packed.shape[0]
+    panel_groups = 1 if chunks >= MIN_TASKS else min(panels, (MIN_TASKS + chunks - 1) // chunks)
+    if chunks * panel_groups >= MIN_TASKS or k < 2 * KC:
+        _tasks_parallel(a, packed, padded_bias, out, panel_groups, apply_relu)
     else:
         parts = np.empty((min(MAX_K_PARTS, k // KC), n, m), out.dtype)
         _k_parts_parallel(a, packed, padded_bias, parts, apply_relu, out)

@@ -1,5 +1,5 @@
-"""Our AVX-512 GEMM (kernels.cpu._gemm) against float64 NumPy, through every path: serial and by chunks
-of rows, k split across threads, tiles cut by the edges of a and out, b's own panel, transposed views."""
+"""Our AVX-512 GEMM (kernels.cpu._gemm) against float64 NumPy, through every path: serial, by chunks
+of rows, by rows and panels, k split across threads, tiles cut by the edges of a and out, b's own panel, transposed views."""
 
 import numpy as np
 import pytest
@@ -26,19 +26,23 @@ def _run(a, b, bias, apply_relu):
 def _which_path(n, k, m):
     if n * k * m < _gemm.PARALLEL_MIN_FLOPS:
         return "serial"
-    if (n + _gemm.CHUNK_ROWS - 1) // _gemm.CHUNK_ROWS >= _gemm.MIN_TASKS or k < 2 * _gemm.KC:
+    chunks, panels = -(-n // _gemm.CHUNK_ROWS), -(-m // _gemm.panel_width(np.float32))
+    if chunks >= _gemm.MIN_TASKS:
         return "row chunks"
+    if chunks * min(panels, -(-_gemm.MIN_TASKS // chunks)) >= _gemm.MIN_TASKS or k < 2 * _gemm.KC:
+        return "rows and panels"
     return "k split"
 
 
 # (n, k, m): edges in every direction, several k-blocks, each of the three paths
 SHAPES = [(1, 1, 1), (5, 3, 7), (6, 64, 64), (13, 300, 70), (7, 1100, 129),   # serial
           (1000, 64, 64), (2000, 700, 97), (1537, 64, 300),                     # by chunks of rows
+          (200, 1100, 300), (100, 600, 520),                                     # by rows and panels
           (64, 2048, 64), (70, 5000, 33)]                                        # k split
 
 
 def test_the_shapes_cover_every_path():
-    assert {_which_path(*s) for s in SHAPES} == {"serial", "row chunks", "k split"}
+    assert {_which_path(*s) for s in SHAPES} == {"serial", "row chunks", "rows and panels", "k split"}
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
