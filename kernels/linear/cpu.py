@@ -6,11 +6,12 @@ C-contiguous and of one float dtype (kernels.api sees to that).
 Regimes:
 - tiny (the chapter's sizes): one serial Numba loop nest; a BLAS call or a
   thread launch would cost more than the arithmetic.
-- on a CPU with AVX-512: our GEMM (kernels.cpu._gemm), the bias and ReLU applied to each tile of
-  C while it is in registers; the backward's two products too. Against NumPy's OpenBLAS with the
-  AVX2 kernels this project's machines pin, float32, 2 cores, medians of 15 side by side
-  (python /tmp/exp/bw.py, 2026-11-24): g @ w.T at (65536, 64) @ (64, 64) 1.50 vs 3.20 ms,
-  (4096, 1024) @ (1024, 1024) 19.0 vs 34.5 ms; x.T @ g 1.99 vs 3.13 ms and 31.4 vs 37.2 ms.
+- on a CPU with AVX-512, where _gemm.suits the shape: our GEMM (kernels.cpu._gemm), the bias and
+  ReLU applied to each tile of C while it is in registers; the backward's two products too. Against
+  NumPy's OpenBLAS with the AVX2 kernels this project's machines pin, float32, 2 cores, medians of
+  15 side by side (fastlayers.bench.timing.median_times, 2026-11-24): g @ w.T at (65536, 64) @
+  (64, 64) 1.50 vs 3.20 ms, (4096, 1024) @ (1024, 1024) 19.0 vs 34.5 ms; x.T @ g 1.99 vs 3.13 ms
+  and 31.4 vs 37.2 ms.
 - otherwise: NumPy's BLAS GEMM (the floor) into the output, then one Numba pass
   adding the bias and applying the ReLU in place (0.3 ms over 16 MiB).
 
