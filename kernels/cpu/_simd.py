@@ -72,6 +72,12 @@ def _shuffle(builder, a, b, mask):
     return builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(ir.IntType(32), len(mask)), mask))
 
 
+def _broadcast(builder, vector_type, value):
+    """A vector of vector_type with value in every lane."""
+    one = builder.insert_element(ir.Constant(vector_type, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
+    return _shuffle(builder, one, ir.Constant(vector_type, ir.Undefined), [0] * vector_type.count)
+
+
 def _transpose(builder, rows):
     """8 vectors rows[t][j] → 8 vectors out[j][t]: unpack, shuffle, swap 128-bit halves."""
     lo, hi = [0, 8, 1, 9, 4, 12, 5, 13], [2, 10, 3, 11, 6, 14, 7, 15]
@@ -140,9 +146,7 @@ def splat(typingctx, x):
     vt = Vector(x)
 
     def codegen(context, builder, sig, args):
-        ll = context.get_value_type(vt)
-        one = builder.insert_element(ir.Constant(ll, ir.Undefined), args[0], ir.Constant(ir.IntType(32), 0))
-        return _shuffle(builder, one, ir.Constant(ll, ir.Undefined), [0] * LANES)
+        return _broadcast(builder, context.get_value_type(vt), args[0])
 
     return vt(x), codegen
 

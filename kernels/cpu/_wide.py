@@ -19,7 +19,7 @@ from numba import types
 from numba.core.errors import TypingError
 from numba.extending import intrinsic, models, register_model
 
-from ._simd import _FAST, _element_pointer, _load, _shuffle, _store
+from ._simd import _FAST, _broadcast, _element_pointer, _load, _store
 
 BYTES = 64
 
@@ -93,9 +93,7 @@ def splat(typingctx, x):
     vt = Wide(x)
 
     def codegen(context, builder, sig, args):
-        ll = context.get_value_type(vt)
-        one = builder.insert_element(ir.Constant(ll, ir.Undefined), args[0], ir.Constant(ir.IntType(32), 0))
-        return _shuffle(builder, one, ir.Constant(ll, ir.Undefined), [0] * ll.count)
+        return _broadcast(builder, context.get_value_type(vt), args[0])
 
     return vt(x), codegen
 
