@@ -233,23 +233,31 @@ def _packed(b, nr):
     return packed
 
 
+def sharing(n, k, m, panels):
+    """How gemm shares (n, k) @ (k, m), m in `panels` panels, among threads: ("serial", 1), ("tasks",
+    panel_groups) or ("k parts", number of parts)."""
+    if n * k * m < PARALLEL_MIN_FLOPS:
+        return "serial", 1
+    chunks = (n + CHUNK_ROWS - 1) // CHUNK_ROWS
+    panel_groups = 1 if chunks >= MIN_TASKS else min(panels, (MIN_TASKS + chunks - 1) // chunks)
+    if chunks * panel_groups >= MIN_TASKS or k < 2 * KC:
+        return "tasks", panel_groups
+    return "k parts", min(MAX_K_PARTS, k // KC)
+
+
 def gemm(a, b, bias, apply_relu, out):
     """out[:] = relu?(a @ b + bias?): a (n, k), b (k, m), bias (m,) or None, out (n, m) C-contiguous, k >= 1."""
     n, k = a.shape
     m = b.shape[1]
-    parallel = n * k * m >= PARALLEL_MIN_FLOPS
     packed = _packed(b, panel_width(out.dtype))
     padded_bias = np.zeros(packed.shape[0] * packed.shape[2], out.dtype)
     if bias is not None:
         padded_bias[:m] = bias
-    if not parallel:
+    how, count = sharing(n, k, m, packed.shape[0])
+    if how == "serial":
         _rows(a, packed, padded_bias, out, 0, n, 0, k, 0, packed.shape[0], apply_relu)
-        return out
-    chunks, panels = (n + CHUNK_ROWS - 1) // CHUNK_ROWS, packed.shape[0]
-    panel_groups = 1 if chunks >= MIN_TASKS else min(panels, (MIN_TASKS + chunks - 1) // chunks)
-    if chunks * panel_groups >= MIN_TASKS or k < 2 * KC:
-        _tasks_parallel(a, packed, padded_bias, out, panel_groups, apply_relu)
+    elif how == "tasks":
+        _tasks_parallel(a, packed, padded_bias, out, count, apply_relu)
     else:
-        parts = np.empty((min(MAX_K_PARTS, k // KC), n, m), out.dtype)
-        _k_parts_parallel(a, packed, padded_bias, parts, apply_relu, out)
+        _k_parts_parallel(a, packed, padded_bias, np.empty((count, n, m), out.dtype), apply_relu, out)
     return out

@@ -34,14 +34,14 @@ class Wide(types.Type):
 
     def __init__(self, dtype):
         self.dtype = dtype
-        super().__init__(name=f"Wide({dtype} x {BYTES // (dtype.bitwidth // 8)})")
+        self.lanes = BYTES // (dtype.bitwidth // 8)
+        super().__init__(name=f"Wide({dtype} x {self.lanes})")
 
 
 @register_model(Wide)
 class _WideModel(models.PrimitiveModel):
     def __init__(self, dmm, fe_type):
-        element = dmm.lookup(fe_type.dtype).get_value_type()
-        super().__init__(dmm, fe_type, ir.VectorType(element, BYTES // (fe_type.dtype.bitwidth // 8)))
+        super().__init__(dmm, fe_type, ir.VectorType(dmm.lookup(fe_type.dtype).get_value_type(), fe_type.lanes))
 
 
 def _check_indexing(arr, index, what):

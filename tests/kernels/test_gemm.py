@@ -24,25 +24,21 @@ def _run(a, b, bias, apply_relu):
 
 
 def _which_path(n, k, m):
-    if n * k * m < _gemm.PARALLEL_MIN_FLOPS:
-        return "serial"
-    chunks, panels = -(-n // _gemm.CHUNK_ROWS), -(-m // _gemm.panel_width(np.float32))
-    if chunks >= _gemm.MIN_TASKS:
-        return "row chunks"
-    if chunks * min(panels, -(-_gemm.MIN_TASKS // chunks)) >= _gemm.MIN_TASKS or k < 2 * _gemm.KC:
-        return "rows and panels"
-    return "k split"
+    how, count = _gemm.sharing(n, k, m, -(-m // _gemm.panel_width(np.float32)))
+    if how == "tasks":
+        return "row chunks" if count == 1 else "rows and panels"
+    return how
 
 
 # (n, k, m): edges in every direction, several k-blocks, each of the three paths
 SHAPES = [(1, 1, 1), (5, 3, 7), (6, 64, 64), (13, 300, 70), (7, 1100, 129),   # serial
           (1000, 64, 64), (2000, 700, 97), (1537, 64, 300),                     # by chunks of rows
           (200, 1100, 300), (100, 600, 520),                                     # by rows and panels
-          (64, 2048, 64), (70, 5000, 33)]                                        # k split
+          (64, 2048, 64), (70, 5000, 33)]                                        # k parts
 
 
 def test_the_shapes_cover_every_path():
-    assert {_which_path(*s) for s in SHAPES} == {"serial", "row chunks", "rows and panels", "k split"}
+    assert {_which_path(*s) for s in SHAPES} == {"serial", "row chunks", "rows and panels", "k parts"}
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
