@@ -15,17 +15,18 @@ The plan is GotoBLAS's, kept small:
   per step of k, 4 vector loads of b, 6 broadcasts of a, 24 FMAs.
 - k is cut into blocks of KC, so a panel's block (KC x NR) and the tile's rows of a stay
   in the core's L2/L1 while the tile sums.
-- Threads take tasks: a chunk of rows of C, and with fewer than MIN_TASKS chunks a run of its
-  panels; a task holds every k-block of its part of C, so no thread waits for another until
-  the end (TBB steals tasks, so a busy core slows one thread's share only). With one chunk of
-  one panel and a long k (x.T @ g for a narrow layer), k itself is split and the parts summed.
-- Tiles that run past n or m go through small zero-padded copies (_edge_tile).
+- Threads take tasks: a chunk of rows of C, or with fewer than MIN_TASKS chunks all rows and a
+  run of panels, which the task packs itself; a task holds every k-block of its part of C, so no
+  thread waits for another until the end (TBB steals tasks, so a busy core slows one thread's
+  share only). With too few panels and a long k (x.T @ g for a narrow layer), k itself is split
+  and the parts summed.
+- Tiles that run past n or m go through small zero-padded copies (in _rows).
 """
 
 import numpy as np
 from numba import config, njit, prange
 
-from ._wide import lanes, load, mul_add, relu, splat, store
+from ._wide import at_least, lanes, load, mul_add, splat, splat_at, store
 
 MR = 6
 VECTORS = 4  # vectors of columns in a tile: NR = VECTORS * lanes(dtype)
@@ -61,33 +62,32 @@ def suits(n, k, m, dtype) -> bool:
 
 
 @njit(cache=True)
-def _pack(b, packed):
-    """packed[j, kk, c] = b[kk, j NR + c], 0 past b's last column; packed (panels, k, NR). One thread: in
-    parallel it saved 0.1 of the 18 ms of (4096, 1024) @ (1024, 1024) and cost 0.7 s of compiling."""
-    k, m = b.shape
-    panels, _, nr = packed.shape
+def _pack(b, b_rs, b_cs, m, packed, j_lo, j_hi, k_lo, k_hi):
+    """packed[j, kk, c] = b(kk, j NR + c) for panels j_lo <= j < j_hi and k_lo <= kk < k_hi, 0 past column m;
+    packed (panels, k, NR), b(r, c) = b[r b_rs + c b_cs]."""
+    nr = packed.shape[2]
     w = nr // VECTORS
     zero = packed.dtype.type(0)
-    for j in range(panels):
+    for j in range(j_lo, j_hi):
         c0 = j * nr
-        if c0 + nr <= m and b.strides[1] == b.itemsize:  # a whole panel of rows with unit stride: vector copies
-            for kk in range(k):
-                store(packed, (j, kk, 0), load(b, (kk, c0)))
-                store(packed, (j, kk, w), load(b, (kk, c0 + w)))
-                store(packed, (j, kk, 2 * w), load(b, (kk, c0 + 2 * w)))
-                store(packed, (j, kk, 3 * w), load(b, (kk, c0 + 3 * w)))
+        if c0 + nr <= m and b_cs == 1:  # a whole panel of rows with unit stride: vector copies
+            for kk in range(k_lo, k_hi):
+                row = kk * b_rs + c0
+                store(packed, (j, kk, 0), load(b, (row,)))
+                store(packed, (j, kk, w), load(b, (row + w,)))
+                store(packed, (j, kk, 2 * w), load(b, (row + 2 * w,)))
+                store(packed, (j, kk, 3 * w), load(b, (row + 3 * w,)))
         else:
-            for kk in range(k):
+            for kk in range(k_lo, k_hi):
                 for c in range(nr):
-                    packed[j, kk, c] = b[kk, c0 + c] if c0 + c < m else zero
+                    packed[j, kk, c] = b[kk * b_rs + (c0 + c) * b_cs] if c0 + c < m else zero
 
 
-@njit(cache=True)
-def _tile(a, ar, ak, kc, packed, j, pk, bias, bc, c, cr, cc, first, last, apply_relu):
-    """c[cr : cr + 6, cc : cc + NR] (+)= a[ar : ar + 6, ak : ak + kc] @ packed[j, pk : pk + kc].
-
-    first: start from bias[bc : bc + NR], else from c; last: apply the ReLU (if apply_relu) and store.
-    """
+@njit(cache=True, inline="always")
+def _tile(a, a_rs, a_cs, ar, ak, kc, packed, j, pk, bias, bc, c, cr, cc, first, floor):
+    """c[cr : cr + 6, cc : cc + NR] = at_least((bias[bc : bc + NR] if first else c[cr : cr + 6, cc : cc + NR])
+    + a(ar : ar + 6, ak : ak + kc) @ packed[j, pk : pk + kc], floor), where a(r, q) = a[r a_rs + q a_cs];
+    floor: 0 for the ReLU, else -inf."""
     w = packed.shape[2] // VECTORS
     if first:
         c0 = load(bias, (bc,))
@@ -107,157 +107,179 @@ def _tile(a, ar, ak, kc, packed, j, pk, bias, bc, c, cr, cc, first, last, apply_
         a30, a31, a32, a33 = load(c, (cr + 3, cc)), load(c, (cr + 3, cc + w)), load(c, (cr + 3, cc + 2 * w)), load(c, (cr + 3, cc + 3 * w))
         a40, a41, a42, a43 = load(c, (cr + 4, cc)), load(c, (cr + 4, cc + w)), load(c, (cr + 4, cc + 2 * w)), load(c, (cr + 4, cc + 3 * w))
         a50, a51, a52, a53 = load(c, (cr + 5, cc)), load(c, (cr + 5, cc + w)), load(c, (cr + 5, cc + 2 * w)), load(c, (cr + 5, cc + 3 * w))
+    r0 = ar * a_rs
+    r1, r2, r3, r4, r5 = r0 + a_rs, r0 + 2 * a_rs, r0 + 3 * a_rs, r0 + 4 * a_rs, r0 + 5 * a_rs
     for kk in range(kc):
         p = pk + kk
         b0, b1, b2, b3 = load(packed, (j, p, 0)), load(packed, (j, p, w)), load(packed, (j, p, 2 * w)), load(packed, (j, p, 3 * w))
-        k = ak + kk
-        x = splat(a[ar, k])
+        q = (ak + kk) * a_cs
+        x = splat_at(a, (r0 + q,))
         a00, a01, a02, a03 = mul_add(x, b0, a00), mul_add(x, b1, a01), mul_add(x, b2, a02), mul_add(x, b3, a03)
-        x = splat(a[ar + 1, k])
+        x = splat_at(a, (r1 + q,))
         a10, a11, a12, a13 = mul_add(x, b0, a10), mul_add(x, b1, a11), mul_add(x, b2, a12), mul_add(x, b3, a13)
-        x = splat(a[ar + 2, k])
+        x = splat_at(a, (r2 + q,))
         a20, a21, a22, a23 = mul_add(x, b0, a20), mul_add(x, b1, a21), mul_add(x, b2, a22), mul_add(x, b3, a23)
-        x = splat(a[ar + 3, k])
+        x = splat_at(a, (r3 + q,))
         a30, a31, a32, a33 = mul_add(x, b0, a30), mul_add(x, b1, a31), mul_add(x, b2, a32), mul_add(x, b3, a33)
-        x = splat(a[ar + 4, k])
+        x = splat_at(a, (r4 + q,))
         a40, a41, a42, a43 = mul_add(x, b0, a40), mul_add(x, b1, a41), mul_add(x, b2, a42), mul_add(x, b3, a43)
-        x = splat(a[ar + 5, k])
+        x = splat_at(a, (r5 + q,))
         a50, a51, a52, a53 = mul_add(x, b0, a50), mul_add(x, b1, a51), mul_add(x, b2, a52), mul_add(x, b3, a53)
-    if last and apply_relu:
-        a00, a01, a02, a03 = relu(a00), relu(a01), relu(a02), relu(a03)
-        a10, a11, a12, a13 = relu(a10), relu(a11), relu(a12), relu(a13)
-        a20, a21, a22, a23 = relu(a20), relu(a21), relu(a22), relu(a23)
-        a30, a31, a32, a33 = relu(a30), relu(a31), relu(a32), relu(a33)
-        a40, a41, a42, a43 = relu(a40), relu(a41), relu(a42), relu(a43)
-        a50, a51, a52, a53 = relu(a50), relu(a51), relu(a52), relu(a53)
-    store(c, (cr, cc), a00), store(c, (cr, cc + w), a01), store(c, (cr, cc + 2 * w), a02), store(c, (cr, cc + 3 * w), a03)
-    store(c, (cr + 1, cc), a10), store(c, (cr + 1, cc + w), a11), store(c, (cr + 1, cc + 2 * w), a12), store(c, (cr + 1, cc + 3 * w), a13)
-    store(c, (cr + 2, cc), a20), store(c, (cr + 2, cc + w), a21), store(c, (cr + 2, cc + 2 * w), a22), store(c, (cr + 2, cc + 3 * w), a23)
-    store(c, (cr + 3, cc), a30), store(c, (cr + 3, cc + w), a31), store(c, (cr + 3, cc + 2 * w), a32), store(c, (cr + 3, cc + 3 * w), a33)
-    store(c, (cr + 4, cc), a40), store(c, (cr + 4, cc + w), a41), store(c, (cr + 4, cc + 2 * w), a42), store(c, (cr + 4, cc + 3 * w), a43)
-    store(c, (cr + 5, cc), a50), store(c, (cr + 5, cc + w), a51), store(c, (cr + 5, cc + 2 * w), a52), store(c, (cr + 5, cc + 3 * w), a53)
+    store(c, (cr, cc), at_least(a00, floor)), store(c, (cr, cc + w), at_least(a01, floor)), store(c, (cr, cc + 2 * w), at_least(a02, floor)), store(c, (cr, cc + 3 * w), at_least(a03, floor))
+    store(c, (cr + 1, cc), at_least(a10, floor)), store(c, (cr + 1, cc + w), at_least(a11, floor)), store(c, (cr + 1, cc + 2 * w), at_least(a12, floor)), store(c, (cr + 1, cc + 3 * w), at_least(a13, floor))
+    store(c, (cr + 2, cc), at_least(a20, floor)), store(c, (cr + 2, cc + w), at_least(a21, floor)), store(c, (cr + 2, cc + 2 * w), at_least(a22, floor)), store(c, (cr + 2, cc + 3 * w), at_least(a23, floor))
+    store(c, (cr + 3, cc), at_least(a30, floor)), store(c, (cr + 3, cc + w), at_least(a31, floor)), store(c, (cr + 3, cc + 2 * w), at_least(a32, floor)), store(c, (cr + 3, cc + 3 * w), at_least(a33, floor))
+    store(c, (cr + 4, cc), at_least(a40, floor)), store(c, (cr + 4, cc + w), at_least(a41, floor)), store(c, (cr + 4, cc + 2 * w), at_least(a42, floor)), store(c, (cr + 4, cc + 3 * w), at_least(a43, floor))
+    store(c, (cr + 5, cc), at_least(a50, floor)), store(c, (cr + 5, cc + w), at_least(a51, floor)), store(c, (cr + 5, cc + 2 * w), at_least(a52, floor)), store(c, (cr + 5, cc + 3 * w), at_least(a53, floor))
 
 
 @njit(cache=True)
-def _edge_tile(a, r0, k0, kc, packed, j, bias, out, first, last, apply_relu, a_copy, c_copy):
-    """_tile for out's rows r0.. and panel j where fewer than MR rows or NR columns are left: through
-    zero-padded copies a_copy (MR, KC) and c_copy (MR, NR), so nothing past a or out is read or written."""
-    n, m = out.shape
-    nr = packed.shape[2]
-    rows, cols = min(MR, n - r0), min(nr, m - j * nr)
-    if not first:
-        for i in range(rows):
-            for q in range(cols):
-                c_copy[i, q] = out[r0 + i, j * nr + q]
-    origin = np.intp(0)  # not the literal 0, which would compile a second _tile (0.4 s)
-    if rows == MR:  # only columns missing: a is read in place
-        _tile(a, r0, k0, kc, packed, j, k0, bias, j * nr, c_copy, origin, origin, first, last, apply_relu)
-    else:
-        zero = a_copy.dtype.type(0)
-        for i in range(MR):
-            for kk in range(kc):
-                a_copy[i, kk] = a[r0 + i, k0 + kk] if i < rows else zero
-        _tile(a_copy, origin, origin, kc, packed, j, k0, bias, j * nr, c_copy, origin, origin, first, last,
-              apply_relu)
-    for i in range(rows):
-        for q in range(cols):
-            out[r0 + i, j * nr + q] = c_copy[i, q]
+def _rows(a, a_rs, a_cs, packed, bias, out, r_lo, r_hi, k_lo, k_hi, j_lo, j_hi, apply_relu):
+    """out[r_lo : r_hi] = relu?(a(r_lo : r_hi, k_lo : k_hi) @ b[k_lo : k_hi] + bias) in panels j_lo to j_hi:
+    by k-blocks, then panels, then tiles of MR rows; bias (panels NR,) zero-padded.
 
-
-@njit(cache=True)
-def _rows(a, packed, bias, out, r_lo, r_hi, k_lo, k_hi, j_lo, j_hi, apply_relu):
-    """out[r_lo : r_hi] = relu?(a[r_lo : r_hi, k_lo : k_hi] @ b[k_lo : k_hi] + bias) in panels j_lo to j_hi:
-    by k-blocks, then panels, then tiles of MR rows.
+    Tiles that run past n or m go through zero-padded copies a_copy (MR KC,) and c_copy (MR, NR), so
+    nothing past a or out is read or written; a is copied only where rows are missing.
 
     a is read in place, not packed: for a = x.T (the backward's x.T @ g), whose tile reads MR
     neighbours from each of kc rows of x 4 KiB apart, a packed copy cost more than it saved
     ((1024, 4096) @ (4096, 1024): 25.5 ms packed, 24-29 ms in place, 20.8-22 ms from a contiguous x.T,
     np.ascontiguousarray(x.T) alone 26 ms)."""
-    m = out.shape[1]
+    n, m = out.shape
     nr = packed.shape[2]
-    a_copy = np.empty((MR, KC), a.dtype)
+    a_copy = np.empty(MR * KC, a.dtype)
     c_copy = np.empty((MR, nr), a.dtype)
-    whole = r_lo + (r_hi - r_lo) // MR * MR
+    zero = a.dtype.type(0)
+    origin = np.intp(0)
     for k0 in range(k_lo, k_hi, KC):
         kc = min(KC, k_hi - k0)
         first, last = k0 == k_lo, k0 + kc == k_hi
+        floor = splat(zero if last and apply_relu else a.dtype.type(-np.inf))
         for j in range(j_lo, j_hi):
+            c0 = j * nr
+            cols = min(nr, m - c0)
             for r in range(r_lo, r_hi, MR):
-                if r < whole and (j + 1) * nr <= m:
-                    _tile(a, r, k0, kc, packed, j, k0, bias, j * nr, out, r, j * nr, first, last, apply_relu)
-                else:
-                    _edge_tile(a, r, k0, kc, packed, j, bias, out, first, last, apply_relu, a_copy, c_copy)
+                rows = min(MR, r_hi - r)
+                src, rs, cs, ar = a, a_rs, a_cs, r
+                dst, cr, cc = out, r, c0
+                if rows < MR:
+                    for i in range(MR):
+                        for kk in range(kc):
+                            a_copy[i * KC + kk] = a[(r + i) * a_rs + (k0 + kk) * a_cs] if i < rows else zero
+                    src, rs, cs, ar = a_copy, np.intp(KC), np.intp(1), origin
+                edge = rows < MR or cols < nr
+                if edge:
+                    dst, cr, cc = c_copy, origin, origin
+                    if not first:
+                        for i in range(rows):
+                            for q in range(cols):
+                                c_copy[i, q] = out[r + i, c0 + q]
+                # One call site, inlined: each compiled copy of the tile is optimized and compiled to machine
+                # code again at every level of calls above it (0.3-0.7 s each on a cold first call).
+                _tile(src, rs, cs, ar, k0 if rows == MR else origin, kc, packed, j, k0, bias, c0, dst, cr, cc,
+                      first, floor)
+                if edge:
+                    for i in range(rows):
+                        for q in range(cols):
+                            out[r + i, c0 + q] = c_copy[i, q]
 
 
+# The one parallel function of the GEMM, compiled once a dtype whatever the layouts of a and b: Numba
+# optimizes and compiles to machine code every function a compiled function calls once more inside it, so
+# each level of calls above the tile cost 0.3-1 s of a cold first call (and _rows inlined into the prange
+# body cost more: the parfor passes then walk the whole tile).
 @njit(cache=True, parallel=True)
-def _tasks_parallel(a, packed, bias, out, panel_groups, apply_relu):
-    """Threads take tasks of CHUNK_ROWS rows of out and one of panel_groups runs of panels; TBB steals
-    tasks, so a busy core slows one thread's share only."""
-    n, k = a.shape
+def _tasks(a, a_rs, a_cs, k, b, b_rs, b_cs, m, pack, packed, bias, parts, chunk_rows, panel_groups, apply_relu):
+    """parts[p] = a(:, p-th run of k) @ b(same run of k) (+ bias if p == 0), relu'd if there is one part,
+    parts (k_parts, n, m). Threads take tasks of chunk_rows rows (a multiple of MR), one of panel_groups
+    runs of panels and one run of k; TBB steals tasks, so a busy core slows one thread's share only.
+    pack: each task first packs its own panels and run of k of b into packed (only with one chunk of
+    rows, where no two tasks share them); else packed holds b already."""
+    k_parts, n, _ = parts.shape
     panels = packed.shape[0]
     step = (panels + panel_groups - 1) // panel_groups
-    for task in prange((n + CHUNK_ROWS - 1) // CHUNK_ROWS * panel_groups):
-        chunk, group = task // panel_groups, task % panel_groups
-        _rows(a, packed, bias, out, chunk * CHUNK_ROWS, min(n, (chunk + 1) * CHUNK_ROWS), 0, k,
-              group * step, min(panels, (group + 1) * step), apply_relu)
-
-
-# Its own function, not a mode of _tasks_parallel: with both loops in one, the forward's cold first call
-# compiled both (3.4 s against 2.5 s for (4096, 256) @ (256, 256)).
-@njit(cache=True, parallel=True)
-def _k_parts_parallel(a, packed, bias, parts, apply_relu, out):
-    """Threads take one of len(parts) runs of k at a time, part p summing into parts[p]; then out =
-    relu?(sum of parts). For a short, wide a (x.T @ g in the backward) with too few rows to share."""
-    n, k = a.shape
-    k_step = (k + parts.shape[0] - 1) // parts.shape[0]
+    k_step = (k + k_parts - 1) // k_parts
+    chunks = (n + chunk_rows - 1) // chunk_rows
     no_bias = np.zeros_like(bias)
-    for p in prange(parts.shape[0]):
-        _rows(a, packed, bias if p == 0 else no_bias, parts[p], 0, n, p * k_step, min(k, (p + 1) * k_step),
-              0, packed.shape[0], apply_relu and p < 0)  # no ReLU on a part; `p < 0`, not False, shares _rows' compiled code
-    zero = out.dtype.type(0)
-    for i in prange(n):
-        for q in range(out.shape[1]):
-            total = parts[0, i, q]
-            for p in range(1, parts.shape[0]):
-                total += parts[p, i, q]
-            out[i, q] = zero if apply_relu and total < zero else total
+    for task in prange(chunks * panel_groups * k_parts):
+        chunk, group, part = task // (panel_groups * k_parts), task // k_parts % panel_groups, task % k_parts
+        j_lo, j_hi = group * step, min(panels, (group + 1) * step)
+        k_lo, k_hi = part * k_step, min(k, (part + 1) * k_step)
+        if pack:
+            _pack(b, b_rs, b_cs, m, packed, j_lo, j_hi, k_lo, k_hi)
+        _rows(a, a_rs, a_cs, packed, bias if part == 0 else no_bias, parts[part], chunk * chunk_rows,
+              min(n, (chunk + 1) * chunk_rows), k_lo, k_hi, j_lo, j_hi, apply_relu and k_parts == 1)
 
 
-def _packed(b, nr):
-    """b (k, m) as panels (panels, k, nr), zero past column m."""
+def _elements(arr):
+    """arr (r, c) as (its elements in memory order (r c,), row stride, column stride), strides in elements:
+    every layout reaches the compiled code as one type, so Numba compiles the GEMM once, not once for
+    a C-contiguous a and again for x.T (2.1 s of the backward's cold first call, measured). Arrays
+    that are neither C- nor F-contiguous are copied first."""
+    if not (arr.flags.c_contiguous or arr.flags.f_contiguous):
+        arr = np.ascontiguousarray(arr)
+    return arr.ravel(order="K"), arr.strides[0] // arr.itemsize, arr.strides[1] // arr.itemsize
+
+
+def _panels(b, nr):
+    """(packed, to_pack): b itself as (1, k, nr) where it is one whole C-contiguous panel, nothing to pack;
+    else a new (panels, k, nr) array for the packing to fill."""
     k, m = b.shape
-    if m == nr and b.flags.c_contiguous:  # one whole panel: b is its own packed form
-        return b.reshape(1, k, nr)
-    packed = np.empty(((m + nr - 1) // nr, k, nr), b.dtype)
-    _pack(b, packed)
-    return packed
+    if m == nr and b.flags.c_contiguous:
+        return b.reshape(1, k, nr), False
+    return np.empty(((m + nr - 1) // nr, k, nr), b.dtype), True
 
 
 def sharing(n, k, m, panels):
-    """How gemm shares (n, k) @ (k, m), m in `panels` panels, among threads: ("serial", 1), ("tasks",
-    panel_groups) or ("k parts", number of parts)."""
+    """How gemm cuts (n, k) @ (k, m), m in `panels` panels, into tasks: (chunk_rows, panel_groups, k_parts),
+    tasks = chunks of rows x groups of panels x parts of k.
+
+    Below PARALLEL_MIN_FLOPS one task. Else chunks of CHUNK_ROWS rows where that makes MIN_TASKS of them;
+    else the panels cut into groups, a number that divides them where one does, with one chunk of all
+    rows where that makes MIN_TASKS tasks ((256, 1024) @ (1024, 1024), 16 panels: 3 chunks of rows x 3
+    uneven groups 1.33 ms, x 2 or 4 even ones 1.10 ms, one chunk x 8 groups 1.07 ms); else chunks and
+    groups together, or where that is still too few tasks and k is long (x.T @ g for a narrow layer),
+    one chunk, the groups and parts of k, summed after."""
+    tiles = -(-n // MR)
     if n * k * m < PARALLEL_MIN_FLOPS:
-        return "serial", 1
-    chunks = (n + CHUNK_ROWS - 1) // CHUNK_ROWS
-    panel_groups = 1 if chunks >= MIN_TASKS else min(panels, (MIN_TASKS + chunks - 1) // chunks)
-    if chunks * panel_groups >= MIN_TASKS or k < 2 * KC:
-        return "tasks", panel_groups
-    return "k parts", min(MAX_K_PARTS, k // KC)
+        return tiles * MR, 1, 1
+    chunks = -(-tiles // (CHUNK_ROWS // MR))
+    chunk_rows = -(-tiles // chunks) * MR  # chunks of as even a size as the tiles allow
+    if chunks >= MIN_TASKS:
+        return chunk_rows, 1, 1
+    wanted = min(panels, MIN_TASKS)
+    groups = next((g for g in range(wanted, panels + 1) if panels % g == 0), wanted)
+    if groups >= MIN_TASKS:
+        return tiles * MR, groups, 1
+    if chunks * groups >= MIN_TASKS or k < 2 * KC:
+        return chunk_rows, groups, 1
+    return tiles * MR, groups, min(MAX_K_PARTS, k // KC)
 
 
 def gemm(a, b, bias, apply_relu, out):
-    """out[:] = relu?(a @ b + bias?): a (n, k), b (k, m), bias (m,) or None, out (n, m) C-contiguous, k >= 1."""
+    """out[:] = relu?(a @ b + bias?): a (n, k), b (k, m), bias (m,) or None, out (n, m) C-contiguous, k >= 1.
+
+    b is packed into panels (panels, k, NR), zero past column m, by the tasks themselves where there is one
+    chunk of rows (4 MiB of (1024, 1024) took 0.1 ms on one thread), else before them; a b that is one whole
+    C-contiguous panel is its own packed form."""
     n, k = a.shape
     m = b.shape[1]
-    packed = _packed(b, panel_width(out.dtype))
-    padded_bias = np.zeros(packed.shape[0] * packed.shape[2], out.dtype)
+    nr = panel_width(out.dtype)
+    panels = (m + nr - 1) // nr
+    padded_bias = np.zeros(panels * nr, out.dtype)
     if bias is not None:
         padded_bias[:m] = bias
-    how, count = sharing(n, k, m, packed.shape[0])
-    if how == "serial":
-        _rows(a, packed, padded_bias, out, 0, n, 0, k, 0, packed.shape[0], apply_relu)
-    elif how == "tasks":
-        _tasks_parallel(a, packed, padded_bias, out, count, apply_relu)
-    else:
-        _k_parts_parallel(a, packed, padded_bias, np.empty((count, n, m), out.dtype), apply_relu, out)
+    chunk_rows, panel_groups, k_parts = sharing(n, k, m, panels)
+    b_elements, b_rs, b_cs = _elements(b)
+    packed, to_pack = _panels(b, nr)
+    pack_in_tasks = to_pack and chunk_rows >= n
+    if to_pack and not pack_in_tasks:
+        _pack(b_elements, b_rs, b_cs, m, packed, 0, panels, 0, k)
+    parts = out.reshape(1, n, m) if k_parts == 1 else np.empty((k_parts, n, m), out.dtype)
+    _tasks(*_elements(a), k, b_elements, b_rs, b_cs, m, pack_in_tasks, packed, padded_bias, parts, chunk_rows,
+           panel_groups, apply_relu)
+    if k_parts > 1:  # NumPy's sum: nothing more for Numba to compile
+        np.sum(parts, axis=0, out=out)
+        if apply_relu:
+            np.maximum(out, 0, out=out)  # NaN stays NaN
     return out

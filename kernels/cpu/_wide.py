@@ -7,7 +7,8 @@ of C keeps both of AVX-512's FMA pipes busy (kernels.cpu._gemm).
     v = load(arr, (i, j))             # arr[i, j : j + lanes(arr.dtype)]
     store(arr, (i, j), v)
     acc = mul_add(splat(s), v, acc)   # s * v + acc, one FMA
-    relu(v)                           # max(v, 0) lane by lane; NaN stays NaN
+    splat_at(arr, (i,))               # splat(arr[i]), the element read without a wraparound check
+    at_least(v, splat(0.0))           # max(v, 0) lane by lane; NaN stays NaN
 
 On a CPU without AVX-512 LLVM splits each vector in two, and 48 accumulators no longer
 fit in the registers: kernels.cpu._gemm.available() says when these are worth using.
@@ -99,6 +100,18 @@ def splat(typingctx, x):
 
 
 @intrinsic
+def splat_at(typingctx, arr, index):
+    """A vector with arr[index] in every lane: one broadcast from memory, no check of a negative index."""
+    _check_indexing(arr, index, "splat_at")
+    vt = Wide(arr.dtype)
+
+    def codegen(context, builder, sig, args):
+        return _broadcast(builder, context.get_value_type(vt), builder.load(_pointer(context, builder, sig, args)))
+
+    return vt(arr, index), codegen
+
+
+@intrinsic
 def mul_add(typingctx, a, b, c):
     """a * b + c, lane by lane; LLVM fuses it into one FMA."""
     if not (isinstance(a, Wide) and a == b == c):
@@ -111,13 +124,13 @@ def mul_add(typingctx, a, b, c):
 
 
 @intrinsic
-def relu(typingctx, a):
-    """max(a, 0) lane by lane; a NaN lane fails a < 0 and stays NaN."""
-    if not isinstance(a, Wide):
-        raise TypingError(f"relu: expected a Wide vector, got {a}")
+def at_least(typingctx, a, floor):
+    """floor where a < floor, else a, lane by lane: max(a, 0) with floor 0, a itself with floor -inf; a NaN
+    lane fails a < floor and stays NaN."""
+    if not (isinstance(a, Wide) and a == floor):
+        raise TypingError(f"at_least: expected two Wide vectors of one dtype, got {a}, {floor}")
 
     def codegen(context, builder, sig, args):
-        zero = ir.Constant(args[0].type, None)
-        return builder.select(builder.fcmp_ordered("<", args[0], zero), zero, args[0])
+        return builder.select(builder.fcmp_ordered("<", args[0], args[1]), args[1], args[0])
 
-    return a(a), codegen
+    return a(a, floor), codegen

@@ -24,10 +24,12 @@ def _run(a, b, bias, apply_relu):
 
 
 def _which_path(n, k, m):
-    how, count = _gemm.sharing(n, k, m, -(-m // _gemm.panel_width(np.float32)))
-    if how == "tasks":
-        return "row chunks" if count == 1 else "rows and panels"
-    return how
+    chunk_rows, panel_groups, k_parts = _gemm.sharing(n, k, m, -(-m // _gemm.panel_width(np.float32)))
+    if k_parts > 1:
+        return "k parts"
+    if panel_groups > 1:
+        return "rows and panels"
+    return "row chunks" if chunk_rows < n else "serial"
 
 
 # (n, k, m): edges in every direction, several k-blocks, each of the three paths
@@ -65,11 +67,13 @@ def test_transposed_views_as_the_backward_passes_them(n, k, m, dtype, rng):
 def test_b_that_is_one_whole_panel_is_used_in_place_and_a_strided_one_is_packed(rng):
     nr = _gemm.panel_width(np.float32)
     b = rng.standard_normal((50, nr)).astype(np.float32)
-    assert np.shares_memory(_gemm._packed(b, nr), b)
+    packed, to_pack = _gemm._panels(b, nr)
+    assert np.shares_memory(packed, b) and not to_pack
     wide = rng.standard_normal((50, 2 * nr)).astype(np.float32)
-    packed = _gemm._packed(wide[:, ::2], nr)  # every other column: not C-contiguous
-    assert not np.shares_memory(packed, wide)
-    assert np.array_equal(packed[0], wide[:, ::2])
+    packed, to_pack = _gemm._panels(wide[:, ::2], nr)  # every other column: not C-contiguous
+    assert not np.shares_memory(packed, wide) and to_pack
+    a = rng.standard_normal((40, 50)).astype(np.float32)
+    assert rel_err(_run(a, wide[:, ::2], None, False), _reference(a, wide[:, ::2], None, False)) < TOLERANCE[np.dtype(np.float32)]
 
 
 def test_nan_and_inf_propagate_as_in_numpy_and_relu_keeps_nan(rng):
