@@ -8,7 +8,7 @@ of C keeps both of AVX-512's FMA pipes busy (kernels.cpu._gemm).
     store(arr, (i, j), v)
     acc = mul_add(splat(s), v, acc)   # s * v + acc, one FMA
     splat_at(arr, (i,))               # splat(arr[i]), the element read without a wraparound check
-    at_least(v, splat(0.0))           # max(v, 0) lane by lane; NaN stays NaN
+    at_least(v, floor)                # floor where v < floor, lane by lane (floor = splat(zero): the ReLU); NaN stays NaN
 
 On a CPU without AVX-512 LLVM splits each vector in two, and 48 accumulators no longer
 fit in the registers: kernels.cpu._gemm.available() says when these are worth using.
