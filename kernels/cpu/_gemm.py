@@ -23,9 +23,13 @@ The plan is GotoBLAS's, kept small:
 - Tiles that run past n or m go through small zero-padded copies (in _rows).
 """
 
-import numpy as np
-from numba import config, njit, prange
+from functools import lru_cache
 
+import numba
+import numpy as np
+from numba import carray, config, njit, prange, types
+
+from ._native import call, native
 from ._wide import at_least, lanes, load, mul_add, splat, splat_at, store
 
 MR = 6
@@ -184,31 +188,59 @@ def _rows(a, a_rs, a_cs, packed, bias, out, r_lo, r_hi, k_lo, k_hi, j_lo, j_hi, 
                             out[r + i, c0 + q] = c_copy[i, q]
 
 
-# The one parallel function of the GEMM, compiled once a dtype whatever the layouts of a and b: Numba
-# optimizes and compiles to machine code every function a compiled function calls once more inside it, so
-# each level of calls above the tile cost 0.3-1 s of a cold first call (and _rows inlined into the prange
-# body cost more: the parfor passes then walk the whole tile).
-@njit(cache=True, parallel=True)
-def _tasks(a, a_rs, a_cs, k, b, b_rs, b_cs, m, pack, packed, bias, parts, chunk_rows, panel_groups, apply_relu):
-    """parts[p] = a(:, p-th run of k) @ b(same run of k) (+ bias if p == 0), relu'd if there is one part,
-    parts (k_parts, n, m). Threads take tasks of chunk_rows rows (a multiple of MR), one of panel_groups
-    runs of panels and one run of k; TBB steals tasks, so a busy core slows one thread's share only.
-    pack: each task first packs its own panels and run of k of b into packed (only with one chunk of
-    rows, where no two tasks share them); else packed holds b already."""
-    k_parts, n, _ = parts.shape
-    panels = packed.shape[0]
-    step = (panels + panel_groups - 1) // panel_groups
-    k_step = (k + k_parts - 1) // k_parts
-    chunks = (n + chunk_rows - 1) // chunk_rows
-    no_bias = np.zeros_like(bias)
-    for task in prange(chunks * panel_groups * k_parts):
+def _task_entry(a, a_size, a_rs, a_cs, k, b, b_size, b_rs, b_cs, m, pack, packed, panels, nr, bias, parts, k_parts, n,
+                chunk_rows, panel_groups, apply_relu, task):
+    """Task `task` of _tasks, on arrays given as pointers and sizes (a C callback, _native): parts[p] for its
+    chunk of rows, run of panels and part p of k. Returns 0, or 1 where it raised."""
+    try:
+        a_, b_ = carray(a, a_size), carray(b, b_size)
+        packed_, bias_, parts_ = carray(packed, (panels, k, nr)), carray(bias, panels * nr), carray(parts, (k_parts, n, m))
+        step = (panels + panel_groups - 1) // panel_groups
+        k_step = (k + k_parts - 1) // k_parts
         chunk, group, part = task // (panel_groups * k_parts), task // k_parts % panel_groups, task % k_parts
         j_lo, j_hi = group * step, min(panels, (group + 1) * step)
         k_lo, k_hi = part * k_step, min(k, (part + 1) * k_step)
         if pack:
-            _pack(b, b_rs, b_cs, m, packed, j_lo, j_hi, k_lo, k_hi)
-        _rows(a, a_rs, a_cs, packed, bias if part == 0 else no_bias, parts[part], chunk * chunk_rows,
-              min(n, (chunk + 1) * chunk_rows), k_lo, k_hi, j_lo, j_hi, apply_relu and k_parts == 1)
+            _pack(b_, b_rs, b_cs, m, packed_, j_lo, j_hi, k_lo, k_hi)
+        _rows(a_, a_rs, a_cs, packed_, bias_ if part == 0 else np.zeros_like(bias_), parts_[part], chunk * chunk_rows,
+              min(n, (chunk + 1) * chunk_rows), k_lo, k_hi, j_lo, j_hi, apply_relu != 0 and k_parts == 1)
+    except Exception:  # noqa: BLE001 -- an exception cannot leave a C callback: _tasks reports it
+        return 1
+    return 0
+
+
+def entry_types(dtype) -> tuple:
+    """_task_entry's argument types for a dtype: its arrays as pointers to that dtype, the rest int64."""
+    real, i64 = types.CPointer(numba.from_dtype(np.dtype(dtype))), types.int64
+    return (real, i64, i64, i64, i64, real, i64, i64, i64, i64, i64, real, i64, i64, real, real, *(i64,) * 6)
+
+
+@lru_cache(maxsize=None)
+def _entry(dtype) -> int:
+    return native(_task_entry, entry_types(dtype))
+
+
+# The one parallel function of the GEMM, compiled once a dtype whatever the layouts of a and b. Its tasks run
+# _task through its address (_native): Numba optimizes and compiles to machine code every function a compiled
+# function calls once more inside it, and a prange loop is four levels deep (2.0 s of a cold first call when
+# _task was called directly; _rows inlined into the prange body cost more: the parfor passes walked the tile).
+@njit(cache=True, parallel=True)
+def _tasks(a, a_rs, a_cs, k, b, b_rs, b_cs, m, pack, packed, bias, parts, chunk_rows, panel_groups, apply_relu,
+           entry):
+    """parts[p] = a(:, p-th run of k) @ b(same run of k) (+ bias if p == 0), relu'd if there is one part,
+    parts (k_parts, n, m). Threads take tasks of chunk_rows rows (a multiple of MR), one of panel_groups
+    runs of panels and one run of k; TBB steals tasks, so a busy core slows one thread's share only.
+    pack: each task first packs its own panels and run of k of b into packed (only with one chunk of
+    rows, where no two tasks share them); else packed holds b already. entry: _task_entry's address.
+    Returns how many tasks failed."""
+    k_parts, n, _ = parts.shape
+    tasks = (n + chunk_rows - 1) // chunk_rows * panel_groups * k_parts
+    failed = np.zeros(tasks, np.int32)
+    for task in prange(tasks):
+        failed[task] = call(entry, (a.ctypes.data, a.size, a_rs, a_cs, k, b.ctypes.data, b.size, b_rs, b_cs, m, pack,
+                                    packed.ctypes.data, packed.shape[0], packed.shape[2], bias.ctypes.data,
+                                    parts.ctypes.data, k_parts, n, chunk_rows, panel_groups, apply_relu, task))
+    return failed.sum()
 
 
 def _elements(arr):
@@ -276,8 +308,9 @@ def gemm(a, b, bias, apply_relu, out):
     if to_pack and not pack_in_tasks:
         _pack(b_elements, b_rs, b_cs, m, packed, 0, panels, 0, k)
     parts = out.reshape(1, n, m) if k_parts == 1 else np.empty((k_parts, n, m), out.dtype)
-    _tasks(*_elements(a), k, b_elements, b_rs, b_cs, m, pack_in_tasks, packed, padded_bias, parts, chunk_rows,
-           panel_groups, apply_relu)
+    if _tasks(*_elements(a), k, b_elements, b_rs, b_cs, m, pack_in_tasks, packed, padded_bias, parts, chunk_rows,
+              panel_groups, apply_relu, _entry(out.dtype)):
+        raise MemoryError("gemm: a task failed (out of memory for its edge tiles' copies)")
     if k_parts > 1:  # NumPy's sum: nothing more for Numba to compile
         np.sum(parts, axis=0, out=out)
         if apply_relu:

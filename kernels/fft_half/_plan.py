@@ -108,3 +108,10 @@ def views(ints, floats):
     stages = (ints[4 : 4 + k], floats[b[0] : b[1]], floats[b[1] : b[2]], ints[4 + k : 4 + 2 * k],
               floats[b[2] : b[3]], floats[b[3] : b[4]], ints[4 + 2 * k : 4 + 3 * k])
     return ints[1], ints[2], stages, floats[b[8] : b[9]], floats[b[9] : b[10]]
+
+
+@njit(cache=True)
+def bluestein_tables(ints, floats):
+    """plan()'s Bluestein tables (chirp re, im, kernel FFT re, im), from its two arrays."""
+    b = ints[4 + 3 * ints[3] :]
+    return floats[b[4] : b[5]], floats[b[5] : b[6]], floats[b[6] : b[7]], floats[b[7] : b[8]]

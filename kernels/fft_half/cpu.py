@@ -16,12 +16,16 @@ a block: _stages). Where the speed comes from:
   per thread.
 """
 
+from functools import lru_cache
+
+import numba
 import numpy as np
-from numba import config, njit, prange
+from numba import carray, config, njit, prange, types
 
 from ..cpu import _alloc
+from ..cpu._native import call, native
 from . import _long
-from ._plan import complex_length, plan, views
+from ._plan import bluestein_tables, complex_length, plan, views
 from ._stages import transform
 from ..cpu._simd import LANES, load, load_tile, load_tile_pairs, splat, store, store_tile, store_tile_pairs
 
@@ -219,23 +223,85 @@ def _backward_blocks(g, grad_x, b0, b1, ints, floats, tables):
             _copy_back(outs, count, grad_x, r0)
 
 
-# The parallel drivers: each task (one per thread) takes a contiguous run of blocks. Small inputs skip the
-# thread launch and call _forward_blocks / _backward_blocks on all blocks directly: a serial driver around them
-# was one more level of compiled code for Numba to optimize again (0.8 s of a cold first call, measured).
+# The parallel drivers: each task (one per thread) takes a contiguous run of blocks, through the task's entry
+# (_native: its code compiled once, not again inside the prange loop). Small inputs skip the thread launch and
+# call _forward_blocks / _backward_blocks on all blocks directly: a serial driver around them was one more level
+# of compiled code for Numba to optimize again (0.8 s of a cold first call, measured).
 
 
 @njit(cache=True, parallel=True)
-def _forward_parallel(x, y, tasks, ints, floats, tables):
-    blocks = (x.shape[0] + LANES - 1) // LANES
+def _run_tasks(src, dst, n, tasks, ints, floats, entry):
+    """entry(src, dst, ints, floats, rows, n, ints.size, floats.size, tasks, task) for every task < tasks, on the
+    threads; src and dst (rows, ...), n the real rows' length. Returns how many tasks failed."""
+    rows = src.shape[0]
+    failed = np.zeros(tasks, np.int32)
     for task in prange(tasks):
-        _forward_blocks(x, y, task * blocks // tasks, (task + 1) * blocks // tasks, ints, floats, tables)
+        failed[task] = call(entry, (src.ctypes.data, dst.ctypes.data, ints.ctypes.data, floats.ctypes.data, rows, n,
+                                    ints.size, floats.size, tasks, task))
+    return failed.sum()
 
 
-@njit(cache=True, parallel=True)
-def _backward_parallel(g, grad_x, tasks, ints, floats, tables):
-    blocks = (g.shape[0] + LANES - 1) // LANES
-    for task in prange(tasks):
-        _backward_blocks(g, grad_x, task * blocks // tasks, (task + 1) * blocks // tasks, ints, floats, tables)
+def _forward_task(x, y, ints, floats, rows, n, n_ints, n_floats, tasks, task):
+    """Task `task` of `tasks` of the forward: its run of blocks; x (rows, n) real, y (rows, 2 (n // 2)) as pairs."""
+    try:
+        blocks = (rows + LANES - 1) // LANES
+        _forward_blocks(carray(x, (rows, n)), carray(y, (rows, 2 * (n // 2))), task * blocks // tasks,
+                        (task + 1) * blocks // tasks, carray(ints, n_ints), carray(floats, n_floats), None)
+    except Exception:  # noqa: BLE001 -- an exception cannot leave a C callback: the driver reports it
+        return 1
+    return 0
+
+
+def _forward_task_bluestein(x, y, ints, floats, rows, n, n_ints, n_floats, tasks, task):
+    """_forward_task for lengths with a large prime factor."""
+    try:
+        blocks = (rows + LANES - 1) // LANES
+        ints_, floats_ = carray(ints, n_ints), carray(floats, n_floats)
+        _forward_blocks(carray(x, (rows, n)), carray(y, (rows, 2 * (n // 2))), task * blocks // tasks,
+                        (task + 1) * blocks // tasks, ints_, floats_, bluestein_tables(ints_, floats_))
+    except Exception:  # noqa: BLE001
+        return 1
+    return 0
+
+
+def _backward_task(g, grad_x, ints, floats, rows, n, n_ints, n_floats, tasks, task):
+    """Task `task` of `tasks` of the backward: g (rows, 2 (n // 2)) as pairs, grad_x (rows, n)."""
+    try:
+        blocks = (rows + LANES - 1) // LANES
+        _backward_blocks(carray(g, (rows, 2 * (n // 2))), carray(grad_x, (rows, n)), task * blocks // tasks,
+                         (task + 1) * blocks // tasks, carray(ints, n_ints), carray(floats, n_floats), None)
+    except Exception:  # noqa: BLE001
+        return 1
+    return 0
+
+
+def _backward_task_bluestein(g, grad_x, ints, floats, rows, n, n_ints, n_floats, tasks, task):
+    """_backward_task for lengths with a large prime factor."""
+    try:
+        blocks = (rows + LANES - 1) // LANES
+        ints_, floats_ = carray(ints, n_ints), carray(floats, n_floats)
+        _backward_blocks(carray(g, (rows, 2 * (n // 2))), carray(grad_x, (rows, n)), task * blocks // tasks,
+                         (task + 1) * blocks // tasks, ints_, floats_, bluestein_tables(ints_, floats_))
+    except Exception:  # noqa: BLE001
+        return 1
+    return 0
+
+
+def entry_types(dtype) -> tuple:
+    """The task functions' argument types for rows of dtype: (src, dst, ints, floats) as pointers, the rest int64."""
+    real = types.CPointer(numba.from_dtype(np.dtype(dtype)))
+    return (real, real, types.CPointer(types.int64), real, *(types.int64,) * 6)
+
+
+@lru_cache(maxsize=None)
+def _entry(task_function, dtype) -> int:
+    """The address of task_function compiled for dtype's rows (_native.native)."""
+    return native(task_function, entry_types(dtype))
+
+
+def _in_tasks(task_function, src, dst, n, tasks, ints, floats):
+    if _run_tasks(src, dst, n, tasks, ints, floats, _entry(task_function, src.dtype)):
+        raise MemoryError(f"fft_half: a task of {task_function.__name__} failed (out of memory for its scratch)")
 
 
 _PARALLEL_MIN_POINTS = 4096  # rows * m: an FFT does O(log m) work a point, so threads pay off sooner than elsewhere
@@ -266,7 +332,9 @@ def fft_half(x):
         return y
     tasks = _tasks(rows, n)
     if tasks > 1:
-        _forward_parallel(x, y.view(x.dtype), tasks, *plan(n, x.dtype))
+        ints, floats, tables = plan(n, x.dtype)
+        _in_tasks(_forward_task if tables is None else _forward_task_bluestein, x, y.view(x.dtype), n, tasks,
+                  ints, floats)
     else:
         _forward_blocks(x, y.view(x.dtype), 0, -(-rows // LANES), *plan(n, x.dtype))
     return y
@@ -287,7 +355,9 @@ def fft_half_backward(grad_y, n):
         return grad_x
     tasks = _tasks(rows, n)
     if tasks > 1:
-        _backward_parallel(grad_y.view(dtype), grad_x, tasks, *plan(n, dtype))
+        ints, floats, tables = plan(n, dtype)
+        _in_tasks(_backward_task if tables is None else _backward_task_bluestein, grad_y.view(dtype), grad_x, n,
+                  tasks, ints, floats)
     else:
         _backward_blocks(grad_y.view(dtype), grad_x, 0, -(-rows // LANES), *plan(n, dtype))
     return grad_x
