@@ -6,6 +6,7 @@ import pytest
 from numba import carray, njit, prange, types
 
 from kernels.cpu import _gemm, _native
+from kernels.cross_entropy import cpu as cross_entropy_cpu
 from kernels.fft_half import cpu as fft_cpu
 
 
@@ -70,6 +71,19 @@ def _fails_fft(src, dst, ints, floats, rows, n, n_ints, n_floats, tasks, task):
 def _fails_gemm(a, a_size, a_rs, a_cs, k, b, b_size, b_rs, b_cs, m, pack, packed, panels, nr, bias, parts, k_parts,
                 n, chunk_rows, panel_groups, apply_relu, task):
     return 1
+
+
+def _fails_cross_entropy(logits, labels, scales, lse, grad, n, classes, n_scales, n_lse, ignore_index, chunk, task):
+    return 1
+
+
+def test_cross_entropy_backward_raises_when_a_task_fails(monkeypatch, rng):
+    logits, labels = rng.standard_normal((512, 300)).astype(np.float32), rng.integers(0, 300, 512)
+    assert logits.size >= cross_entropy_cpu._PARALLEL_MIN_ELEMENTS  # the threads' path
+    failing = _native.native(_fails_cross_entropy, cross_entropy_cpu.grad_entry_types(np.float32))
+    monkeypatch.setattr(cross_entropy_cpu, "_grad_entry", lambda dtype: failing)
+    with pytest.raises(MemoryError, match="cross_entropy_backward: a chunk of rows failed"):
+        cross_entropy_cpu.cross_entropy_backward(np.float32(1), logits, labels, "mean", -100)
 
 
 def test_fft_raises_when_a_task_fails(monkeypatch, rng):
