@@ -221,9 +221,10 @@ def _entry(dtype) -> int:
 
 
 # The one parallel function of the GEMM, compiled once a dtype whatever the layouts of a and b. Its tasks run
-# _task through its address (_native): Numba optimizes and compiles to machine code every function a compiled
-# function calls once more inside it, and a prange loop is four levels deep (2.0 s of a cold first call when
-# _task was called directly; _rows inlined into the prange body cost more: the parfor passes walked the tile).
+# _task_entry through its address (_native): Numba optimizes and compiles to machine code every function a
+# compiled function calls once more inside it, and a prange loop is four levels deep (2.0 s of a cold first call
+# when the task's code was called directly; _rows inlined into the prange body cost more: the parfor passes
+# walked the tile).
 @njit(cache=True, parallel=True)
 def _tasks(a, a_rs, a_cs, k, b, b_rs, b_cs, m, pack, packed, bias, parts, chunk_rows, panel_groups, apply_relu,
            entry):

@@ -241,6 +241,11 @@ def _run_tasks(src, dst, n, tasks, ints, floats, entry):
     return failed.sum()
 
 
+# A task function per direction and per kind of length: Bluestein's tables reach _forward_blocks and
+# _backward_blocks as None or as arrays, two types when Numba compiles, so that lengths without a large prime
+# factor compile no Bluestein code (transform); a C callback's arguments cannot carry that difference.
+
+
 def _forward_task(x, y, ints, floats, rows, n, n_ints, n_floats, tasks, task):
     """Task `task` of `tasks` of the forward: its run of blocks; x (rows, n) real, y (rows, 2 (n // 2)) as pairs."""
     try:
@@ -300,6 +305,7 @@ def _entry(task_function, dtype) -> int:
 
 
 def _in_tasks(task_function, src, dst, n, tasks, ints, floats):
+    """task_function's tasks on the threads; src and dst C-contiguous (the tasks read them by pointer)."""
     if _run_tasks(src, dst, n, tasks, ints, floats, _entry(task_function, src.dtype)):
         raise MemoryError(f"fft_half: a task of {task_function.__name__} failed (out of memory for its scratch)")
 
@@ -333,8 +339,8 @@ def fft_half(x):
     tasks = _tasks(rows, n)
     if tasks > 1:
         ints, floats, tables = plan(n, x.dtype)
-        _in_tasks(_forward_task if tables is None else _forward_task_bluestein, x, y.view(x.dtype), n, tasks,
-                  ints, floats)
+        _in_tasks(_forward_task if tables is None else _forward_task_bluestein, np.ascontiguousarray(x),
+                  y.view(x.dtype), n, tasks, ints, floats)
     else:
         _forward_blocks(x, y.view(x.dtype), 0, -(-rows // LANES), *plan(n, x.dtype))
     return y
@@ -356,8 +362,8 @@ def fft_half_backward(grad_y, n):
     tasks = _tasks(rows, n)
     if tasks > 1:
         ints, floats, tables = plan(n, dtype)
-        _in_tasks(_backward_task if tables is None else _backward_task_bluestein, grad_y.view(dtype), grad_x, n,
-                  tasks, ints, floats)
+        _in_tasks(_backward_task if tables is None else _backward_task_bluestein,
+                  np.ascontiguousarray(grad_y).view(dtype), grad_x, n, tasks, ints, floats)
     else:
         _backward_blocks(grad_y.view(dtype), grad_x, 0, -(-rows // LANES), *plan(n, dtype))
     return grad_x

@@ -103,3 +103,15 @@ def test_gemm_raises_when_a_task_fails(monkeypatch, rng):
     monkeypatch.setattr(_gemm, "_entry", lambda dtype: _native.native(_fails_gemm, _gemm.entry_types(dtype)))
     with pytest.raises(MemoryError, match="gemm: a task failed"):
         _gemm.gemm(a, b, None, False, np.empty((300, 100), np.float32))
+
+
+def test_fft_threads_path_reads_strided_rows_right(rng):
+    """The tasks read their arrays by pointer: a strided input is made contiguous first, not read as if it were."""
+    x = rng.standard_normal((64, 2000))[:, ::2]
+    assert fft_cpu._tasks(*x.shape) > 1 and not x.flags.c_contiguous
+    y = fft_cpu.fft_half(x)
+    expected = np.fft.fft(x)[:, :500]
+    assert np.linalg.norm(y - expected) / np.linalg.norm(expected) <= 1e-12
+    g = (rng.standard_normal((64, 1000)) + 1j * rng.standard_normal((64, 1000)))[:, ::2]
+    np.testing.assert_array_equal(fft_cpu.fft_half_backward(g, 1000),
+                                  fft_cpu.fft_half_backward(np.ascontiguousarray(g), 1000))
