@@ -8,7 +8,7 @@ the GEMM's, measured per library (numba.core.codegen, 2026-11-24). Here the task
 callback (``numba.cfunc``, cached on disk like any kernel), compiled once; the ``prange`` loop
 only calls it by address:
 
-    entry = native(_task_entry, [types.CPointer(types.float32), types.int64, ...])   # its address
+    entry = native(_task_entry, (types.CPointer(types.float32), types.int64, ...))   # its address
     for task in prange(tasks):
         failed[task] = call(entry, (x.ctypes.data, n, ..., task))
 
