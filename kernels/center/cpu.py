@@ -76,7 +76,7 @@ def _subtract(a, hi, lo, i0, i1, out):
 
 @njit(cache=True)
 def _center_row(x, out):
-    hi, lo = _split(_sum(x, 0, x.size) / x.size, x)
+    hi, lo = _split(_sum(x, np.int64(0), x.size) / x.size, x)  # not a literal 0 (kernels/cpu/__init__)
     _subtract_block(x, hi, lo, out)
 
 
@@ -106,7 +106,8 @@ def _center_flat_parallel(x, out, chunks):
     partial = np.empty(chunks, np.float64)
     for c in prange(chunks):
         partial[c] = _sum(x, c * step, min(n, (c + 1) * step))
-    hi, lo = _split(_sum(partial, 0, chunks) / n, x)  # not partial.sum(): in here, one more parallel loop to compile
+    # not partial.sum(): in here, one more parallel loop to compile; not a literal 0 (kernels/cpu/__init__)
+    hi, lo = _split(_sum(partial, np.int64(0), chunks) / n, x)
     for c in prange(chunks):
         _subtract(x, hi, lo, c * step, min(n, (c + 1) * step), out)
 
@@ -207,7 +208,7 @@ def _center_columns_serial(x3, rows_per_block, out3):
                 sums[o, i] += acc[i]
     hi, lo = _split_means(sums.reshape(outer, 1, inner), red, x3)
     for o in range(outer):
-        _subtract_columns(x3, hi, lo, o, 0, red, out3)
+        _subtract_columns(x3, hi, lo, o, np.int64(0), red, out3)
 
 
 def _center3(x3, out3):

@@ -5,7 +5,7 @@ from functools import lru_cache
 import numpy as np
 from numba import njit
 
-from ._stages import stockham
+from ._stages import stage_entry, stockham
 from ..cpu._simd import LANES
 
 MAX_DIRECT_PRIME = 31  # a prime factor above this: Bluestein for the whole length
@@ -26,7 +26,8 @@ def _factorize(m: int) -> list:
 
 
 def _stockham_plan(m: int, dtype):
-    """(radices, twiddle re, im, twiddle offsets, root re, im, root offsets) for a length-m FFT, stage by stage.
+    """(radices, stage addresses, twiddle re, im, twiddle offsets, root re, im, root offsets) for a length-m FFT,
+    stage by stage (the addresses: _stages.stage_entry, each radix's stage compiled for dtype).
 
     Stage with radix r on sub-length Ls = r * mm: twiddles w_Ls^(p u), p < mm, 1 <= u < r;
     roots w_r^k, k < r, used by the direct DFT of radices above 5.
@@ -43,8 +44,10 @@ def _stockham_plan(m: int, dtype):
         length = sub
     tw = np.concatenate(twiddles) if twiddles else np.zeros(0, np.complex128)
     rt = np.concatenate(roots) if roots else np.zeros(0, np.complex128)
-    return (np.array(radices, np.int64), tw.real.astype(dtype), tw.imag.astype(dtype), np.array(tw_offsets[:-1], np.int64),
-            rt.real.astype(dtype), rt.imag.astype(dtype), np.array(root_offsets[:-1], np.int64))
+    entries = np.array([stage_entry(r, np.dtype(dtype)) for r in radices], np.int64)
+    return (np.array(radices, np.int64), entries, tw.real.astype(dtype), tw.imag.astype(dtype),
+            np.array(tw_offsets[:-1], np.int64), rt.real.astype(dtype), rt.imag.astype(dtype),
+            np.array(root_offsets[:-1], np.int64))
 
 
 def _complex_plan(m: int, dtype):
@@ -83,18 +86,19 @@ def plan(n: int, dtype):
     a call, two 0.5 us, measured): views() unpacks them inside the kernel. bluestein: None,
     or Bluestein's four tables (views into floats), passed apart so that lengths without
     them compile no Bluestein code (transform).
-    ints:   [bluestein?, m, M, stages, radices, twiddle offsets, root offsets, 11 bounds in floats]
+    ints:   [bluestein?, m, M, stages, radices, stage addresses, twiddle offsets, root offsets, 11 bounds in floats]
     floats: twiddles re, im | roots re, im | chirp re, im | kernel FFT re, im | half twiddles re, im
     (half twiddles: exp(-2 pi i k / n), k < n // 2, which unpack the real-input trick).
     """
     dtype = np.dtype(dtype)
     m = complex_length(n)
     use_bluestein, stages, tables = _complex_plan(m, dtype)
-    radices, twr, twi, tw_offsets, rootr, rooti, root_offsets = stages
+    radices, entries, twr, twi, tw_offsets, rootr, rooti, root_offsets = stages
     half = np.exp(-2j * np.pi * np.arange(n // 2) / n)
     parts = [twr, twi, rootr, rooti, *tables, half.real.astype(dtype), half.imag.astype(dtype)]
     bounds = np.cumsum([0] + [len(p) for p in parts])
-    ints = np.concatenate([[int(use_bluestein), m, len(tables[2]), len(radices)], radices, tw_offsets, root_offsets, bounds])
+    ints = np.concatenate([[int(use_bluestein), m, len(tables[2]), len(radices)], radices, entries, tw_offsets, root_offsets,
+                           bounds])
     floats = np.concatenate(parts).astype(dtype)
     bluestein = tuple(floats[bounds[i] : bounds[i + 1]] for i in range(4, 8)) if use_bluestein else None
     return ints.astype(np.int64), floats, bluestein
@@ -104,14 +108,14 @@ def plan(n: int, dtype):
 def views(ints, floats):
     """plan()'s arrays as (m, M, Stockham plan, half twiddles re, im)."""
     k = ints[3]
-    b = ints[4 + 3 * k :]
-    stages = (ints[4 : 4 + k], floats[b[0] : b[1]], floats[b[1] : b[2]], ints[4 + k : 4 + 2 * k],
-              floats[b[2] : b[3]], floats[b[3] : b[4]], ints[4 + 2 * k : 4 + 3 * k])
+    b = ints[4 + 4 * k :]
+    stages = (ints[4 : 4 + k], ints[4 + k : 4 + 2 * k], floats[b[0] : b[1]], floats[b[1] : b[2]],
+              ints[4 + 2 * k : 4 + 3 * k], floats[b[2] : b[3]], floats[b[3] : b[4]], ints[4 + 3 * k : 4 + 4 * k])
     return ints[1], ints[2], stages, floats[b[8] : b[9]], floats[b[9] : b[10]]
 
 
 @njit(cache=True)
 def bluestein_tables(ints, floats):
     """plan()'s Bluestein tables (chirp re, im, kernel FFT re, im), from its two arrays."""
-    b = ints[4 + 3 * ints[3] :]
+    b = ints[4 + 4 * ints[3] :]
     return floats[b[4] : b[5]], floats[b[5] : b[6]], floats[b[6] : b[7]], floats[b[7] : b[8]]

@@ -10,10 +10,20 @@ and 5, a direct DFT for primes up to 31; Bluestein's chirp-z for lengths with a
 larger prime factor. For a stage of radix r on sub-length Ls = r * mm with stride s
 (run = s * LANES floats):
     dst[run (r p + u) + e] = w_Ls^(p u) * sum_j src[run (p + j mm) + e] w_r^(j u),   e < run.
+
+Each radix's stage is compiled once, as a C callback (kernels.cpu._native), and stockham calls the
+stages by the addresses its plan holds: compiled into stockham, the butterflies were optimized and
+compiled to machine code again at every level above it (the block, the run of blocks, the threads'
+task, the four-step's parallel passes), and every radix was compiled for every length.
 """
 
-from numba import njit
+from functools import lru_cache
 
+import numba
+import numpy as np
+from numba import carray, njit, types
+
+from ..cpu._native import call, native
 from ..cpu._simd import LANES, load, splat, store
 
 
@@ -22,7 +32,7 @@ def _twiddle(twr, twi, i):
     return splat(twr[i]), splat(twi[i])
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _radix4(sr, si, dr, di, mm, s, twr, twi, off):
     run = s * LANES
     for p in range(mm):
@@ -50,7 +60,7 @@ def _radix4(sr, si, dr, di, mm, s, twr, twi, off):
             store(di, o3 + e, br * w3i + bi * w3r)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _radix2(sr, si, dr, di, mm, s, twr, twi, off):
     run = s * LANES
     for p in range(mm):
@@ -67,7 +77,7 @@ def _radix2(sr, si, dr, di, mm, s, twr, twi, off):
             store(di, o1 + e, br * wi + bi * wr)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _radix3(sr, si, dr, di, mm, s, twr, twi, off):
     run = s * LANES
     f = sr.dtype.type  # constants in the data's dtype
@@ -94,7 +104,7 @@ def _radix3(sr, si, dr, di, mm, s, twr, twi, off):
             store(di, o2 + e, br * w2i + bi * w2r)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _radix5(sr, si, dr, di, mm, s, twr, twi, off):
     run = s * LANES
     f = sr.dtype.type
@@ -136,7 +146,7 @@ def _radix5(sr, si, dr, di, mm, s, twr, twi, off):
             store(di, o3 + e, xr * w3i + xi * w3r)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _radix_direct(sr, si, dr, di, mm, s, r, twr, twi, off, rootr, rooti, root_off):
     """A prime radix up to 31: the r-point DFT done directly, O(r^2) vectors."""
     run = s * LANES
@@ -158,30 +168,68 @@ def _radix_direct(sr, si, dr, di, mm, s, r, twr, twi, off, rootr, rooti, root_of
                 store(di, o + e, acci)
 
 
+# The stages as C callbacks, one argument list for all: (src re, im, dst re, im, their size, twiddles re, im, their
+# size, roots re, im, their size, mm, s, r, twiddle offset, root offset); each inlines its butterfly.
+
+
+def _radix4_stage(sr, si, dr, di, size, twr, twi, n_tw, rootr, rooti, n_roots, mm, s, r, off, root_off):
+    _radix4(carray(sr, size), carray(si, size), carray(dr, size), carray(di, size), mm, s, carray(twr, n_tw),
+            carray(twi, n_tw), off)
+    return 0
+
+
+def _radix2_stage(sr, si, dr, di, size, twr, twi, n_tw, rootr, rooti, n_roots, mm, s, r, off, root_off):
+    _radix2(carray(sr, size), carray(si, size), carray(dr, size), carray(di, size), mm, s, carray(twr, n_tw),
+            carray(twi, n_tw), off)
+    return 0
+
+
+def _radix3_stage(sr, si, dr, di, size, twr, twi, n_tw, rootr, rooti, n_roots, mm, s, r, off, root_off):
+    _radix3(carray(sr, size), carray(si, size), carray(dr, size), carray(di, size), mm, s, carray(twr, n_tw),
+            carray(twi, n_tw), off)
+    return 0
+
+
+def _radix5_stage(sr, si, dr, di, size, twr, twi, n_tw, rootr, rooti, n_roots, mm, s, r, off, root_off):
+    _radix5(carray(sr, size), carray(si, size), carray(dr, size), carray(di, size), mm, s, carray(twr, n_tw),
+            carray(twi, n_tw), off)
+    return 0
+
+
+def _direct_stage(sr, si, dr, di, size, twr, twi, n_tw, rootr, rooti, n_roots, mm, s, r, off, root_off):
+    _radix_direct(carray(sr, size), carray(si, size), carray(dr, size), carray(di, size), mm, s, r,
+                  carray(twr, n_tw), carray(twi, n_tw), off, carray(rootr, n_roots), carray(rooti, n_roots), root_off)
+    return 0
+
+
+_STAGES = {4: _radix4_stage, 2: _radix2_stage, 3: _radix3_stage, 5: _radix5_stage}
+
+
+@lru_cache(maxsize=None)
+def stage_entry(r: int, dtype) -> int:
+    """The address of radix r's stage compiled for dtype (compiled on first use, cached on disk)."""
+    real, i64 = types.CPointer(numba.from_dtype(np.dtype(dtype))), types.int64
+    return native(_STAGES.get(r, _direct_stage), (real, real, real, real, i64, real, real, i64, real, real, i64,
+                                                  *(i64,) * 5))
+
+
 @njit(cache=True)
 def stockham(zr, zi, wr, wi, plan):
-    """FFT of the block (zr, zi), (m LANES,), with (wr, wi) as scratch of the same size.
+    """FFT of the block (zr, zi), (m LANES,), with (wr, wi) as scratch of the same size; all four contiguous.
 
+    plan: (radices, stage addresses, twiddles re, im, twiddle offsets, roots re, im, root offsets), _plan's.
     Returns (result re, im, free re, im): the result lies in one pair, the other is free.
     """
-    radices, twr, twi, tw_offsets, rootr, rooti, root_offsets = plan
+    radices, entries, twr, twi, tw_offsets, rootr, rooti, root_offsets = plan
     length = zr.shape[0] // LANES
-    stride = 1
+    stride = np.int64(1)  # not a literal 1 (kernels/cpu/__init__)
     sr, si, dr, di = zr, zi, wr, wi
     for st in range(radices.shape[0]):
         r = radices[st]
         mm = length // r
-        off = tw_offsets[st]
-        if r == 4:
-            _radix4(sr, si, dr, di, mm, stride, twr, twi, off)
-        elif r == 2:
-            _radix2(sr, si, dr, di, mm, stride, twr, twi, off)
-        elif r == 3:
-            _radix3(sr, si, dr, di, mm, stride, twr, twi, off)
-        elif r == 5:
-            _radix5(sr, si, dr, di, mm, stride, twr, twi, off)
-        else:
-            _radix_direct(sr, si, dr, di, mm, stride, r, twr, twi, off, rootr, rooti, root_offsets[st])
+        call(entries[st], (sr.ctypes.data, si.ctypes.data, dr.ctypes.data, di.ctypes.data, sr.size, twr.ctypes.data,
+                           twi.ctypes.data, twr.size, rootr.ctypes.data, rooti.ctypes.data, rootr.size, mm, stride, r,
+                           tw_offsets[st], root_offsets[st]))  # returns 0: a stage allocates nothing, cannot fail
         sr, si, dr, di = dr, di, sr, si
         length = mm
         stride *= r

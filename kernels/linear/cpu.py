@@ -173,7 +173,7 @@ def _tiny_backward(grad_y, x, w, y, use_mask, grad_x, grad_w, grad_b):
     n_in = x.shape[1]
     colsum = np.zeros(n_out, np.float64)
     g = np.empty((n, n_out), grad_y.dtype)
-    _mask_rows(grad_y, y, use_mask, 0, n, g, colsum)
+    _mask_rows(grad_y, y, use_mask, np.int64(0), n, g, colsum)  # not a literal 0 (kernels/cpu/__init__)
     if not use_mask:  # element by element: `g[:] = grad_y` compiles Numba's shape-error message (1.9 s cold)
         for r in range(n):
             for c in range(n_out):
