@@ -78,10 +78,10 @@ def _unpack_reals(zr, count, rows):
             rows[t, k] = zr[LANES * k + t]
 
 
-# --- one block of LANES rows ---
+# --- one block of LANES rows (inlined into its one call, in _forward_blocks / _backward_blocks) ---
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _forward_block(xs, ys, zr, zi, work, stages, tables, hr, hi):
     """ys (LANES, 2 (n // 2)), as (re, im) float pairs, = fft_half of xs (LANES, n)."""
     n = xs.shape[1]
@@ -107,7 +107,7 @@ def _forward_block(xs, ys, zr, zi, work, stages, tables, hr, hi):
         _unpack_pairs(ar, ai, n // 2, ys)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _backward_block(gs, outs, zr, zi, work, stages, tables, hr, hi):
     """outs (LANES, n): grad_x_t = Re(sum_k conj(g_k) w^(k t)), w = exp(-2 pi i / n), k < n // 2,
     for the LANES rows gs (LANES, 2 (n // 2)) of (re, im) float pairs."""
@@ -153,12 +153,11 @@ def _scratch(m, big, tables, dtype_of):
     streams read, four written) ran 2-3x slower for it (0.7-1.1 against 0.3 ns a point, measured)."""
     size, wide = m * LANES, max(m, big) * LANES
     stride = wide + 32
-    use_bluestein = tables is not None
-    buf = np.empty((6 if use_bluestein else 4) * stride, dtype_of.dtype)
-    parts = [buf[i * stride : i * stride + wide] for i in range(buf.shape[0] // stride)]
-    if not use_bluestein:
-        parts += [buf[:0], buf[:0]]
-    return parts[0][:size], parts[1][:size], (parts[2], parts[3], parts[4], parts[5])
+    parts = 4 if tables is None else 6
+    buf = np.empty(parts * stride, dtype_of.dtype)
+    w4, w5 = (buf[:0], buf[:0]) if parts == 4 else (buf[4 * stride : 4 * stride + wide], buf[5 * stride : 5 * stride + wide])
+    return buf[:size], buf[stride : stride + size], (buf[2 * stride : 2 * stride + wide],
+                                                      buf[3 * stride : 3 * stride + wide], w4, w5)
 
 
 # Element loops, not `dst[:count] = src[r0:]`: an array assignment brings Numba's shape-mismatch error message
@@ -185,48 +184,51 @@ def _copy_back(src, count, dst, r0):
             out[i] = row[i]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _forward_blocks(x, y, b0, b1, ints, floats, tables):
     """Blocks b0 <= b < b1 of LANES rows; a last block of fewer rows goes through padded copies.
-    ints, floats, tables: plan()'s (tables None unless Bluestein)."""
+    ints, floats, tables: plan()'s (tables None unless Bluestein). Inlined into the task functions, its
+    one caller each: compiled once there, not once on its own and again inside them."""
     m, big, stages, hr, hi = views(ints, floats)
     zr, zi, work = _scratch(m, big, tables, y)
     rows = x.shape[0]
+    spare = LANES if rows % LANES else 0  # the padded copies, where a block is short
+    xs, ys = np.empty((spare, x.shape[1]), x.dtype), np.empty((spare, y.shape[1]), y.dtype)
     for b in range(b0, b1):
         r0 = b * LANES
         count = min(LANES, rows - r0)
-        if count == LANES:
-            _forward_block(x[r0 : r0 + LANES], y[r0 : r0 + LANES], zr, zi, work, stages, tables, hr, hi)
-        else:
-            xs = np.empty((LANES, x.shape[1]), x.dtype)
+        src, dst = x[r0 : r0 + LANES], y[r0 : r0 + LANES]
+        if count < LANES:
             _copy_rows(x, r0, count, xs)  # spare lanes: copies of row r0, any finite row; their results are dropped
-            ys = np.empty((LANES, y.shape[1]), y.dtype)
-            _forward_block(xs, ys, zr, zi, work, stages, tables, hr, hi)
+            src, dst = xs, ys
+        _forward_block(src, dst, zr, zi, work, stages, tables, hr, hi)
+        if count < LANES:
             _copy_back(ys, count, y, r0)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _backward_blocks(g, grad_x, b0, b1, ints, floats, tables):
+    """_forward_blocks' twin for the backward."""
     m, big, stages, hr, hi = views(ints, floats)
     zr, zi, work = _scratch(m, big, tables, grad_x)
     rows = g.shape[0]
+    spare = LANES if rows % LANES else 0
+    gs, outs = np.empty((spare, g.shape[1]), g.dtype), np.empty((spare, grad_x.shape[1]), grad_x.dtype)
     for b in range(b0, b1):
         r0 = b * LANES
         count = min(LANES, rows - r0)
-        if count == LANES:
-            _backward_block(g[r0 : r0 + LANES], grad_x[r0 : r0 + LANES], zr, zi, work, stages, tables, hr, hi)
-        else:
-            gs = np.empty((LANES, g.shape[1]), g.dtype)
+        src, dst = g[r0 : r0 + LANES], grad_x[r0 : r0 + LANES]
+        if count < LANES:
             _copy_rows(g, r0, count, gs)
-            outs = np.empty((LANES, grad_x.shape[1]), grad_x.dtype)
-            _backward_block(gs, outs, zr, zi, work, stages, tables, hr, hi)
+            src, dst = gs, outs
+        _backward_block(src, dst, zr, zi, work, stages, tables, hr, hi)
+        if count < LANES:
             _copy_back(outs, count, grad_x, r0)
 
 
-# The parallel drivers: each task (one per thread) takes a contiguous run of blocks, through the task's entry
-# (_native: its code compiled once, not again inside the prange loop). Small inputs skip the thread launch and
-# call _forward_blocks / _backward_blocks on all blocks directly: a serial driver around them was one more level
-# of compiled code for Numba to optimize again (0.8 s of a cold first call, measured).
+# The drivers: each task (one per thread) takes a contiguous run of blocks, through the task function's entry
+# (_native: its code compiled once, not again inside the prange loop); small inputs run the same entry as one
+# task on this thread (_run_task), so the blocks' code is compiled once for both paths.
 
 
 @njit(cache=True, parallel=True)
@@ -304,9 +306,17 @@ def _entry(task_function, dtype) -> int:
     return native(task_function, entry_types(dtype))
 
 
+@njit(cache=True)
+def _run_task(src, dst, n, ints, floats, entry):
+    """entry's whole work as one task, on this thread: _run_tasks' arguments, less the threads'."""
+    return call(entry, (src.ctypes.data, dst.ctypes.data, ints.ctypes.data, floats.ctypes.data, src.shape[0], n,
+                        ints.size, floats.size, 1, 0))
+
+
 def _in_tasks(task_function, src, dst, n, tasks, ints, floats):
-    """task_function's tasks on the threads; src and dst C-contiguous (the tasks read them by pointer)."""
-    if _run_tasks(src, dst, n, tasks, ints, floats, _entry(task_function, src.dtype)):
+    """task_function's tasks, on the threads where tasks > 1; src and dst C-contiguous (read by pointer)."""
+    entry = _entry(task_function, src.dtype)
+    if _run_tasks(src, dst, n, tasks, ints, floats, entry) if tasks > 1 else _run_task(src, dst, n, ints, floats, entry):
         raise MemoryError(f"fft_half: a task of {task_function.__name__} failed (out of memory for its scratch)")
 
 
@@ -336,13 +346,9 @@ def fft_half(x):
     if _long.is_long(n):
         _long.fft_half(x, y)
         return y
-    tasks = _tasks(rows, n)
-    if tasks > 1:
-        ints, floats, tables = plan(n, x.dtype)
-        _in_tasks(_forward_task if tables is None else _forward_task_bluestein, np.ascontiguousarray(x),
-                  y.view(x.dtype), n, tasks, ints, floats)
-    else:
-        _forward_blocks(x, y.view(x.dtype), 0, -(-rows // LANES), *plan(n, x.dtype))
+    ints, floats, tables = plan(n, x.dtype)
+    _in_tasks(_forward_task if tables is None else _forward_task_bluestein, np.ascontiguousarray(x), y.view(x.dtype),
+              n, _tasks(rows, n), ints, floats)
     return y
 
 
@@ -359,11 +365,7 @@ def fft_half_backward(grad_y, n):
     if _long.is_long(n):
         _long.fft_half_backward(grad_y, grad_x)
         return grad_x
-    tasks = _tasks(rows, n)
-    if tasks > 1:
-        ints, floats, tables = plan(n, dtype)
-        _in_tasks(_backward_task if tables is None else _backward_task_bluestein,
-                  np.ascontiguousarray(grad_y).view(dtype), grad_x, n, tasks, ints, floats)
-    else:
-        _backward_blocks(grad_y.view(dtype), grad_x, 0, -(-rows // LANES), *plan(n, dtype))
+    ints, floats, tables = plan(n, dtype)
+    _in_tasks(_backward_task if tables is None else _backward_task_bluestein, np.ascontiguousarray(grad_y).view(dtype),
+              grad_x, n, _tasks(rows, n), ints, floats)
     return grad_x

@@ -86,15 +86,16 @@ def test_cross_entropy_backward_raises_when_a_task_fails(monkeypatch, rng):
         cross_entropy_cpu.cross_entropy_backward(np.float32(1), logits, labels, "mean", -100)
 
 
-def test_fft_raises_when_a_task_fails(monkeypatch, rng):
-    x = rng.standard_normal((64, 1000)).astype(np.float32)
-    assert fft_cpu._tasks(*x.shape) > 1  # the threads' path
+@pytest.mark.parametrize("rows", [64, 3])  # the threads' path, and one task on this thread
+def test_fft_raises_when_a_task_fails(monkeypatch, rng, rows):
+    x = rng.standard_normal((rows, 1000)).astype(np.float32)
+    assert (fft_cpu._tasks(*x.shape) > 1) == (rows == 64)
     monkeypatch.setattr(fft_cpu, "_entry", lambda task_function, dtype: _native.native(_fails_fft,
                                                                                         fft_cpu.entry_types(dtype)))
     with pytest.raises(MemoryError, match="a task of _forward_task failed"):
         fft_cpu.fft_half(x)
     with pytest.raises(MemoryError, match="a task of _backward_task failed"):
-        fft_cpu.fft_half_backward(np.ones((64, 500), np.complex64), 1000)
+        fft_cpu.fft_half_backward(np.ones((rows, 500), np.complex64), 1000)
 
 
 @pytest.mark.skipif(not _gemm.available(), reason="our GEMM runs where Numba targets AVX-512")
