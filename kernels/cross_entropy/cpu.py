@@ -289,7 +289,7 @@ def _short_rows_grad(logits, labels, ignore_index, i0, i1, scales, stride, lse, 
         out[label] -= scale
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # one caller, _grad_task: compiled there only
 def _grad_rows(logits, labels, ignore_index, i0, i1, scales, lse, grad):
     if logits.shape[1] < _SHORT:
         _short_rows_grad(logits, labels, ignore_index, i0, i1, scales, 1 if scales.size > 1 else 0, lse, grad)
@@ -297,19 +297,6 @@ def _grad_rows(logits, labels, ignore_index, i0, i1, scales, lse, grad):
     stride = 1 if scales.size > 1 else 0  # a scale per row ("none"), or one for all
     for i in range(i0, i1):
         _row_grad(logits, labels, ignore_index, i, scales[i * stride], lse, grad)
-
-
-@njit(cache=True)
-def _cross_entropy_backward_serial(logits, labels, ignore_index, scales, lse, grad, chunk):
-    n = logits.shape[0]
-    for i0 in range(0, n, chunk):
-        _grad_rows(logits, labels, ignore_index, i0, min(n, i0 + chunk), scales, lse, grad)
-
-
-# The backward's parallel driver runs each chunk's code through its address (kernels/cpu/_native): called
-# directly from the prange loop, it was optimized and compiled again at each of the loop's four levels (a cold
-# first call of the (4096, 1000) backward after the (64, 10) one: 1.23-1.29 s that way, 0.75-0.78 s this way;
-# the forward's rows are less code, and the same change left its first call as it was, 0.95-1.03 s).
 
 
 def _grad_task(logits, labels, scales, lse, grad, n, classes, n_scales, n_lse, ignore_index, chunk, task):
@@ -324,15 +311,36 @@ def _grad_task(logits, labels, scales, lse, grad, n, classes, n_scales, n_lse, i
     return 0
 
 
+# The backward's drivers run each chunk of rows through one C callback, _grad_task (kernels/cpu/_native): the
+# rows' code is compiled once, for small inputs on this thread and large ones on the threads, not once for each
+# and again at each of a prange loop's four levels. (The forward's drivers were tried the same way and their
+# first calls got slower, (64, 10) 1.8 -> 2.4 s and (4096, 1000) after it 0.95 -> 1.25 s: left calling
+# _loss_rows directly.)
+
+
+@njit(cache=True)
+def _grad_chunk(entry, logits, labels, ignore_index, scales, lse, grad, chunk, task):
+    n, classes = logits.shape
+    return call(entry, (logits.ctypes.data, labels.ctypes.data, scales.ctypes.data, lse.ctypes.data, grad.ctypes.data,
+                        n, classes, scales.size, lse.size, ignore_index, chunk, task))
+
+
+@njit(cache=True)
+def _cross_entropy_backward_serial(logits, labels, ignore_index, scales, lse, grad, chunk, entry):
+    """_grad_task (at entry) for every chunk of rows, on this thread. Returns how many chunks failed."""
+    failed = 0
+    for task in range((logits.shape[0] + chunk - 1) // chunk):
+        failed += _grad_chunk(entry, logits, labels, ignore_index, scales, lse, grad, chunk, task)
+    return failed
+
+
 @njit(cache=True, parallel=True)
 def _cross_entropy_backward_parallel(logits, labels, ignore_index, scales, lse, grad, chunk, entry):
     """_grad_task (at entry) for every chunk of rows, on the threads. Returns how many chunks failed."""
-    n, classes = logits.shape
-    tasks = (n + chunk - 1) // chunk
+    tasks = (logits.shape[0] + chunk - 1) // chunk
     failed = np.zeros(tasks, np.int32)
     for task in prange(tasks):
-        failed[task] = call(entry, (logits.ctypes.data, labels.ctypes.data, scales.ctypes.data, lse.ctypes.data,
-                                    grad.ctypes.data, n, classes, scales.size, lse.size, ignore_index, chunk, task))
+        failed[task] = _grad_chunk(entry, logits, labels, ignore_index, scales, lse, grad, chunk, task)
     return failed.sum()
 
 
@@ -366,9 +374,8 @@ def cross_entropy_backward(grad_y, logits, labels, reduction, ignore_index, lse=
         scales = np.full(1, g)
     lse = _NO_LSE if lse is None else lse
     chunk = _chunk_rows(logits.shape[1])
-    if logits.size < _PARALLEL_MIN_ELEMENTS:
-        _cross_entropy_backward_serial(logits, labels, ignore_index, scales, lse, grad, chunk)
-    elif _cross_entropy_backward_parallel(np.ascontiguousarray(logits), labels, ignore_index, scales, lse, grad, chunk,
-                                          _grad_entry(logits.dtype)):
+    kernel = _cross_entropy_backward_parallel if logits.size >= _PARALLEL_MIN_ELEMENTS else _cross_entropy_backward_serial
+    if kernel(np.ascontiguousarray(logits), np.ascontiguousarray(labels), ignore_index, scales, lse, grad, chunk,
+              _grad_entry(logits.dtype)):
         raise MemoryError("cross_entropy_backward: a chunk of rows failed (out of memory for its exponentials)")
     return grad

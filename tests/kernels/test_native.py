@@ -77,9 +77,10 @@ def _fails_cross_entropy(logits, labels, scales, lse, grad, n, classes, n_scales
     return 1
 
 
-def test_cross_entropy_backward_raises_when_a_task_fails(monkeypatch, rng):
-    logits, labels = rng.standard_normal((512, 300)).astype(np.float32), rng.integers(0, 300, 512)
-    assert logits.size >= cross_entropy_cpu._PARALLEL_MIN_ELEMENTS  # the threads' path
+@pytest.mark.parametrize("rows", [512, 16])  # the threads' path, and the chunks on this thread
+def test_cross_entropy_backward_raises_when_a_task_fails(monkeypatch, rng, rows):
+    logits, labels = rng.standard_normal((rows, 300)).astype(np.float32), rng.integers(0, 300, rows)
+    assert (logits.size >= cross_entropy_cpu._PARALLEL_MIN_ELEMENTS) == (rows == 512)
     failing = _native.native(_fails_cross_entropy, cross_entropy_cpu.grad_entry_types(np.float32))
     monkeypatch.setattr(cross_entropy_cpu, "_grad_entry", lambda dtype: failing)
     with pytest.raises(MemoryError, match="cross_entropy_backward: a chunk of rows failed"):
