@@ -25,11 +25,10 @@ The plan is GotoBLAS's, kept small:
 
 from functools import lru_cache
 
-import numba
 import numpy as np
-from numba import carray, config, njit, prange, types
+from numba import carray, config, njit
 
-from ._native import call, native
+from ._native import native, pointer, run_tasks, runner, task_block, task_types
 from ._wide import at_least, lanes, load, mul_add, splat, splat_at, store
 
 MR = 6
@@ -188,18 +187,21 @@ def _rows(a, a_rs, a_cs, packed, bias, out, r_lo, r_hi, k_lo, k_hi, j_lo, j_hi, 
                             out[r + i, c0 + q] = c_copy[i, q]
 
 
-def _task_entry(a, a_size, a_rs, a_cs, k, b, b_size, b_rs, b_cs, m, pack, packed, panels, nr, bias, parts, k_parts, n,
-                chunk_rows, panel_groups, apply_relu, task):
-    """Task `task` of _tasks, on arrays given as pointers and sizes (a C callback, _native): parts[p] for its
-    chunk of rows, run of panels and part p of k. Returns 0, or 1 where it raised."""
+def _task_entry(parts, args, task):
+    """Task `task` of _tasks (a C callback, _native): parts[p] for its chunk of rows, run of panels and part p of
+    k; args as _tasks writes them. Returns 0, or 1 where it raised."""
+    a_size, a_rs, a_cs, k, b_size, b_rs, b_cs, m = args[1], args[2], args[3], args[4], args[6], args[7], args[8], args[9]
+    pack, panels, nr, k_parts, n, chunk_rows, panel_groups, apply_relu = (args[10], args[12], args[13], args[15],
+                                                                          args[16], args[17], args[18], args[19])
+    a_, b_ = carray(pointer(args[0], parts), a_size), carray(pointer(args[5], parts), b_size)
+    packed_ = carray(pointer(args[11], parts), (panels, k, nr))
+    bias_, parts_ = carray(pointer(args[14], parts), panels * nr), carray(parts, (k_parts, n, m))
+    step = (panels + panel_groups - 1) // panel_groups
+    k_step = (k + k_parts - 1) // k_parts
+    chunk, group, part = task // (panel_groups * k_parts), task // k_parts % panel_groups, task % k_parts
+    j_lo, j_hi = group * step, min(panels, (group + 1) * step)
+    k_lo, k_hi = part * k_step, min(k, (part + 1) * k_step)
     try:
-        a_, b_ = carray(a, a_size), carray(b, b_size)
-        packed_, bias_, parts_ = carray(packed, (panels, k, nr)), carray(bias, panels * nr), carray(parts, (k_parts, n, m))
-        step = (panels + panel_groups - 1) // panel_groups
-        k_step = (k + k_parts - 1) // k_parts
-        chunk, group, part = task // (panel_groups * k_parts), task // k_parts % panel_groups, task % k_parts
-        j_lo, j_hi = group * step, min(panels, (group + 1) * step)
-        k_lo, k_hi = part * k_step, min(k, (part + 1) * k_step)
         if pack:
             _pack(b_, b_rs, b_cs, m, packed_, j_lo, j_hi, k_lo, k_hi)
         _rows(a_, a_rs, a_cs, packed_, bias_ if part == 0 else np.zeros_like(bias_), parts_[part], chunk * chunk_rows,
@@ -209,39 +211,30 @@ def _task_entry(a, a_size, a_rs, a_cs, k, b, b_size, b_rs, b_cs, m, pack, packed
     return 0
 
 
-def entry_types(dtype) -> tuple:
-    """_task_entry's argument types for a dtype: its arrays as pointers to that dtype, the rest int64."""
-    real, i64 = types.CPointer(numba.from_dtype(np.dtype(dtype))), types.int64
-    return (real, i64, i64, i64, i64, real, i64, i64, i64, i64, i64, real, i64, i64, real, real, *(i64,) * 6)
-
-
 @lru_cache(maxsize=None)
 def _entry(dtype) -> int:
-    return native(_task_entry, entry_types(dtype))
+    return native(_task_entry, task_types(dtype))
 
 
-# The one parallel function of the GEMM, compiled once a dtype whatever the layouts of a and b. Its tasks run
-# _task_entry through its address (_native): Numba optimizes and compiles to machine code every function a
-# compiled function calls once more inside it, and a prange loop is four levels deep (2.0 s of a cold first call
-# when the task's code was called directly; _rows inlined into the prange body cost more: the parfor passes
-# walked the tile).
-@njit(cache=True, parallel=True)
+# The GEMM's one driver, compiled once a dtype whatever the layouts of a and b. Its tasks run _task_entry through
+# its address (_native): Numba optimizes and compiles to machine code every function a compiled function calls
+# once more inside it (2.0 s of a cold first call when a prange loop called the task's code directly).
+@njit(cache=True)
 def _tasks(a, a_rs, a_cs, k, b, b_rs, b_cs, m, pack, packed, bias, parts, chunk_rows, panel_groups, apply_relu,
-           entry):
+           tasks, entry, runner):
     """parts[p] = a(:, p-th run of k) @ b(same run of k) (+ bias if p == 0), relu'd if there is one part,
-    parts (k_parts, n, m). Threads take tasks of chunk_rows rows (a multiple of MR), one of panel_groups
-    runs of panels and one run of k; TBB steals tasks, so a busy core slows one thread's share only.
-    pack: each task first packs its own panels and run of k of b into packed (only with one chunk of
-    rows, where no two tasks share them); else packed holds b already. entry: _task_entry's address.
-    Returns how many tasks failed."""
+    parts (k_parts, n, m). `tasks` tasks of chunk_rows rows (a multiple of MR), one of panel_groups runs of panels
+    and one run of k, on the threads where there are several (_native.run_tasks: a busy core slows only the
+    tasks its thread took). pack: each task first packs its own panels and run of k of b into packed (only
+    with one chunk of rows, where no two tasks share them); else packed holds b already. entry: _task_entry's
+    address; runner: _native.runner(), or 0 for one task. Returns nonzero where a task failed."""
     k_parts, n, _ = parts.shape
-    tasks = (n + chunk_rows - 1) // chunk_rows * panel_groups * k_parts
-    failed = np.zeros(tasks, np.int32)
-    for task in prange(tasks):
-        failed[task] = call(entry, (a.ctypes.data, a.size, a_rs, a_cs, k, b.ctypes.data, b.size, b_rs, b_cs, m, pack,
-                                    packed.ctypes.data, packed.shape[0], packed.shape[2], bias.ctypes.data,
-                                    parts.ctypes.data, k_parts, n, chunk_rows, panel_groups, apply_relu, task))
-    return failed.sum()
+    block, args = task_block(entry, parts.ctypes.data, np.int64(20))
+    args[0], args[1], args[2], args[3], args[4] = a.ctypes.data, a.size, a_rs, a_cs, k
+    args[5], args[6], args[7], args[8], args[9] = b.ctypes.data, b.size, b_rs, b_cs, m
+    args[10], args[11], args[12], args[13] = pack, packed.ctypes.data, packed.shape[0], packed.shape[2]
+    args[14], args[15], args[16], args[17], args[18], args[19] = bias.ctypes.data, k_parts, n, chunk_rows, panel_groups, apply_relu
+    return run_tasks(runner, block, tasks)
 
 
 def _elements(arr):
@@ -309,8 +302,9 @@ def gemm(a, b, bias, apply_relu, out):
     if to_pack and not pack_in_tasks:
         _pack(b_elements, b_rs, b_cs, m, packed, 0, panels, 0, k)
     parts = out.reshape(1, n, m) if k_parts == 1 else np.empty((k_parts, n, m), out.dtype)
+    tasks = -(-n // chunk_rows) * panel_groups * k_parts
     if _tasks(*_elements(a), k, b_elements, b_rs, b_cs, m, pack_in_tasks, packed, padded_bias, parts, chunk_rows,
-              panel_groups, apply_relu, _entry(out.dtype)):
+              panel_groups, apply_relu, tasks, _entry(out.dtype), runner() if tasks > 1 else 0):
         raise MemoryError("gemm: a task failed (out of memory for its edge tiles' copies)")
     if k_parts > 1:  # NumPy's sum: nothing more for Numba to compile
         np.sum(parts, axis=0, out=out)

@@ -1,32 +1,48 @@
-"""Parallel drivers that call their task's code through its address, so that it is compiled once.
+"""How the CPU kernels run their work on Numba's threads: a task's code compiled once, as a C callback, and taken
+task by task by the threads from a shared counter.
 
 Numba optimizes and compiles to machine code, once more, every function a compiled function
 calls, inside it (its callees are linked in to be inlined). A ``prange`` loop is four compiled
 functions deep (the function, the parfor's gufunc and two wrappers), so a task body called from
 one is optimized and compiled four more times: 2.1 s of the FFT's cold first call and 2.0 s of
 the GEMM's, measured per library (numba.core.codegen, 2026-11-24). Here the task body is a C
-callback (``numba.cfunc``, cached on disk like any kernel), compiled once; the ``prange`` loop
-only calls it by address:
+callback (``numba.cfunc``, cached on disk like any kernel), compiled once. And there is no ``prange``
+loop at all: its parfor passes cost a driver 0.3-0.6 s of a cold first call, and its schedule gives
+each thread one fixed share of the loop, which a thread on a core shared with another process holds
+until it is scheduled again. A driver instead fills a task block and calls run_tasks, which calls
+the threading layer's parallel_for (the C function a prange loop calls) with _take_tasks: each thread
+takes runs of the tasks not yet taken from an atomic counter until none is left.
 
-    entry = native(_task_entry, (types.CPointer(types.float32), types.int64, ...))   # its address
-    for task in prange(tasks):
-        failed[task] = call(entry, (x.ctypes.data, n, ..., task))
+    block, args = task_block(entry, out.ctypes.data, np.int64(3))   # entry = native(_task, task_types(dtype))
+    args[0], args[1], args[2] = x.ctypes.data, x.shape[0], x.shape[1]
+    failed = run_tasks(runner(), block, tasks)                       # runner 0: the tasks on this thread
 
-An entry takes its arrays as pointers plus their shapes (``numba.carray`` makes them arrays again)
-and returns 0, or 1 where its work raised (it catches: an exception cannot cross a C callback).
+A task function ``_task(out, args, task)`` gets its output array's pointer (which also carries the
+dtype it is compiled for), the int64 arguments (addresses become arrays again with ``pointer`` and
+``numba.carray``) and its task number, and returns 0, or 1 where its work raised (it catches: an
+exception cannot cross a C callback). Only the work belongs in its ``try``: what a try block holds
+compiles slower (the GEMM's task took 3.4 s to compile with its argument reads inside, 2.3 s
+without; measured).
 """
 
 from functools import lru_cache
 
+import numba
+import numpy as np
 from llvmlite import ir
-from numba import cfunc, types
+from numba import cfunc, njit, types
+from numba.core import cgutils
 from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
 
 @lru_cache(maxsize=None)
 def native(pyfunc, arg_types: tuple) -> int:
-    """The address of pyfunc compiled as a C callback int32 pyfunc(*arg_types), compiled on first use."""
+    """The address of pyfunc compiled as a C callback int32 pyfunc(*arg_types), compiled on first use.
+
+    Starts Numba's threads first, if no parallel code has yet: a driver that calls an entry (run_tasks) calls
+    the threading layer's C functions by their symbols, which exist once it has started."""
+    _start_threads()
     return cfunc(types.int32(*arg_types), cache=True)(pyfunc).address
 
 
@@ -52,3 +68,149 @@ def call(typingctx, address, args):
         return builder.call(target, values)
 
     return types.int32(address, args), codegen
+
+
+@intrinsic
+def pointer(typingctx, address, like):
+    """The integer address as a pointer: of like's type where like is a pointer, else to like, a dtype (np.int64)."""
+    if not isinstance(address, types.Integer):
+        raise TypingError(f"pointer: address must be an integer, got {address}")
+    if isinstance(like, types.CPointer):
+        result = like
+    elif isinstance(like, types.NumberClass):
+        result = types.CPointer(like.instance_type)
+    else:
+        raise TypingError(f"pointer: like must be a pointer or a dtype, got {like}")
+
+    def codegen(context, builder, sig, llargs):
+        return builder.inttoptr(llargs[0], context.get_value_type(result))
+
+    return result(address, like), codegen
+
+
+@intrinsic
+def _threads(typingctx):
+    """numba.get_num_threads(): the calling thread's share of Numba's threads. Called by its symbol, as a prange
+    loop's code calls it (numba.get_num_threads() in compiled code holds a ctypes address, which keeps the caller
+    from the disk cache)."""
+
+    def codegen(context, builder, sig, llargs):
+        get_num_threads = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(32), []),
+                                                         "get_num_threads")
+        return builder.sext(builder.call(get_num_threads, []), ir.IntType(64))
+
+    return types.int64(), codegen
+
+
+@intrinsic
+def _parallel_for(typingctx, function, count, data):
+    """Numba's threading layer's parallel_for, the call a prange loop makes: function(arrays, dims, steps, data) for
+    subranges of range(count), on the calling thread's share of Numba's threads, this thread among them (each
+    call gets its subrange's start as arrays[0], a NULL base advanced by steps[0] = 1 an index, and its length as
+    dims[0]). Called by its symbol, like _threads."""
+    for name, t in (("function", function), ("count", count), ("data", data)):
+        if not isinstance(t, types.Integer):
+            raise TypingError(f"_parallel_for: {name} must be an integer, got {t}")
+
+    def codegen(context, builder, sig, llargs):
+        word, byte_ptr = ir.IntType(64), ir.IntType(8).as_pointer()
+        function_value, count_value, data_value = llargs
+        module = builder.module
+        parallel_for = cgutils.get_or_insert_function(
+            module, ir.FunctionType(ir.VoidType(), [byte_ptr] * 5 + [word] * 3), "numba_parallel_for")
+        get_num_threads = cgutils.get_or_insert_function(module, ir.FunctionType(ir.IntType(32), []),
+                                                         "get_num_threads")
+        arrays = cgutils.alloca_once_value(builder, ir.Constant(word, 0))
+        dims = cgutils.alloca_once_value(builder, builder.sext(count_value, word))
+        steps = cgutils.alloca_once_value(builder, ir.Constant(word, 1))
+        threads = builder.sext(builder.call(get_num_threads, []), word)
+        builder.call(parallel_for, [builder.inttoptr(function_value, byte_ptr), builder.bitcast(arrays, byte_ptr),
+                                    builder.bitcast(dims, byte_ptr), builder.bitcast(steps, byte_ptr),
+                                    builder.inttoptr(data_value, byte_ptr), ir.Constant(word, 0),
+                                    ir.Constant(word, 1), threads])
+        return context.get_dummy_value()
+
+    return types.void(function, count, data), codegen
+
+
+@intrinsic
+def _take(typingctx, block, count):
+    """block[_NEXT] += count, atomically; returns its value before: the first of the tasks the caller took."""
+    if block != types.CPointer(types.int64) or not isinstance(count, types.Integer):
+        raise TypingError(f"_take: expected an int64 pointer and an integer, got {block} and {count}")
+
+    def codegen(context, builder, sig, llargs):
+        word = ir.IntType(64)
+        slot = builder.gep(llargs[0], [ir.Constant(word, _NEXT)])
+        return builder.atomic_rmw("add", slot, builder.sext(llargs[1], word), "monotonic")
+
+    return types.int64(block, count), codegen
+
+
+def _take_tasks(arrays, dims, steps, block):
+    """What each thread runs: entry(out, args, task) for runs of the tasks not yet taken until none is left, each
+    run a share of what is left (guided self-scheduling: long runs first, for locality, single tasks at the end,
+    so that no thread is left with a long run while the others wait); block: a task block. Sets its failed flag
+    where a task failed."""
+    tasks, calls = block[_TASKS], block[_CALLS]
+    failed = 0
+    while True:
+        run = max(1, (tasks - block[_NEXT]) // (2 * calls))
+        first = _take(block, run)
+        if first >= tasks:
+            break
+        for task in range(first, min(tasks, first + run)):
+            failed |= call(block[0], (block[2], block[3], task))
+    if failed:
+        block[1] = 1
+
+
+def _start_threads():
+    from numba.np.ufunc.parallel import _launch_threads  # what a parallel function's compilation calls
+
+    _launch_threads()
+
+
+@lru_cache(maxsize=None)
+def runner() -> int:
+    """The address of _take_tasks as a C callback, compiled on first use."""
+    _start_threads()
+    word = types.CPointer(types.int64)
+    return cfunc(types.void(word, word, word, word), cache=True)(_take_tasks).address
+
+
+def task_types(dtype) -> tuple:
+    """A task function's argument types (out, args, task) for an out of dtype: what native() compiles it for."""
+    return (types.CPointer(numba.from_dtype(np.dtype(dtype))), types.CPointer(types.int64), types.int64)
+
+
+# A task block, int64: the entry's address, a failed flag, out's address, the arguments' address (they follow the
+# header), the next task to take, the number of tasks, the number of threads taking them.
+_NEXT, _TASKS, _CALLS, _HEADER = 4, 5, 6, 7
+
+
+@njit(cache=True, inline="always")
+def task_block(entry, out, count):
+    """(block, args): a task block for entry(out, args, task), with room for `count` int64 arguments in args, a view
+    of the block to fill before run_tasks. out: an address."""
+    block = np.empty(_HEADER + count, np.int64)
+    block[0], block[1], block[2], block[3] = entry, 0, out, block.ctypes.data + _HEADER * 8
+    return block, block[_HEADER:]
+
+
+@njit(cache=True, inline="always")
+def run_tasks(runner, block, tasks):
+    """block's entry(out, args, task) for every task < tasks: on Numba's threads where runner is runner(), else one
+    after another on this thread. On the threads each takes the next task not yet taken until none is left, so a
+    thread on a core shared with another process does only the tasks it gets to. block: task_block's, filled.
+    Returns nonzero where a task failed."""
+    calls = min(tasks, _threads()) if runner != 0 else 1
+    if calls > 1:
+        block[_NEXT], block[_TASKS], block[_CALLS] = 0, tasks, calls
+        _parallel_for(runner, calls, block.ctypes.data)
+    else:
+        failed = 0
+        for task in range(tasks):
+            failed |= call(block[0], (block[2], block[3], task))
+        block[1] = failed
+    return block[1]  # read after the calls: the block stays alive through them

@@ -12,12 +12,12 @@ nothing and are left out of the mean's count.
 import math
 from functools import lru_cache
 
-import numba
+
 import numpy as np
-from numba import carray, njit, prange, types
+from numba import carray, njit, prange
 
 from ..cpu import _alloc
-from ..cpu._native import call, native
+from ..cpu._native import native, pointer, run_tasks, runner, task_block, task_types
 from ..cpu._math import exp_nonpositive, exp_nonpositive32, row_max
 
 _PARALLEL_MIN_ELEMENTS = 1 << 16  # below this the rows go on one thread (waking the team costs more)
@@ -299,60 +299,41 @@ def _grad_rows(logits, labels, ignore_index, i0, i1, scales, lse, grad):
         _row_grad(logits, labels, ignore_index, i, scales[i * stride], lse, grad)
 
 
-def _grad_task(logits, labels, scales, lse, grad, n, classes, n_scales, n_lse, ignore_index, chunk, task):
-    """Chunk `task` of the backward on arrays given as pointers (a C callback): its rows of grad. Returns 0, or 1
-    where it raised."""
-    try:
-        i0 = task * chunk
-        _grad_rows(carray(logits, (n, classes)), carray(labels, n), ignore_index, i0, min(n, i0 + chunk),
-                   carray(scales, n_scales), carray(lse, n_lse), carray(grad, (n, classes)))
+def _grad_task(grad, args, task):
+    """Chunk `task` of the backward (a C callback, _native): its rows of grad (n, classes); args: logits, labels,
+    scales, lse (addresses), n, classes, scales.size, lse.size, ignore_index, chunk. Returns 0, or 1 where it
+    raised."""
+    n, classes, n_scales, n_lse, ignore_index, chunk = args[4], args[5], args[6], args[7], args[8], args[9]
+    logits, labels = carray(pointer(args[0], grad), (n, classes)), carray(pointer(args[1], np.int64), n)
+    scales, lse = carray(pointer(args[2], np.float64), n_scales), carray(pointer(args[3], np.float64), n_lse)
+    i0 = task * chunk
+    try:  # only the work (kernels/cpu/_native)
+        _grad_rows(logits, labels, ignore_index, i0, min(n, i0 + chunk), scales, lse, carray(grad, (n, classes)))
     except Exception:  # noqa: BLE001
         return 1
     return 0
 
 
-# The backward's drivers run each chunk of rows through one C callback, _grad_task (kernels/cpu/_native): the
-# rows' code is compiled once, for small inputs on this thread and large ones on the threads, not once for each
-# and again at each of a prange loop's four levels. (The forward's drivers were tried the same way and their
-# first calls got slower, (64, 10) 1.8 -> 2.4 s and (4096, 1000) after it 0.95 -> 1.25 s: left calling
-# _loss_rows directly.)
+# The backward runs each chunk of rows through one C callback, _grad_task (kernels/cpu/_native), on this thread
+# for small inputs and on the threads for large ones: the rows' code is compiled once for both. (The forward's
+# drivers were tried the same way, through a prange loop, and their first calls got slower, (64, 10) 1.8 -> 2.4
+# s and (4096, 1000) after it 0.95 -> 1.25 s: left calling _loss_rows directly.)
 
 
 @njit(cache=True)
-def _grad_chunk(entry, logits, labels, ignore_index, scales, lse, grad, chunk, task):
+def _cross_entropy_backward_tasks(logits, labels, ignore_index, scales, lse, grad, chunk, entry, runner):
+    """_grad_task (at entry) for every chunk of rows: on the threads where runner is _native.runner(), else on
+    this thread. Returns nonzero where a chunk failed."""
     n, classes = logits.shape
-    return call(entry, (logits.ctypes.data, labels.ctypes.data, scales.ctypes.data, lse.ctypes.data, grad.ctypes.data,
-                        n, classes, scales.size, lse.size, ignore_index, chunk, task))
-
-
-@njit(cache=True)
-def _cross_entropy_backward_serial(logits, labels, ignore_index, scales, lse, grad, chunk, entry):
-    """_grad_task (at entry) for every chunk of rows, on this thread. Returns how many chunks failed."""
-    failed = 0
-    for task in range((logits.shape[0] + chunk - 1) // chunk):
-        failed += _grad_chunk(entry, logits, labels, ignore_index, scales, lse, grad, chunk, task)
-    return failed
-
-
-@njit(cache=True, parallel=True)
-def _cross_entropy_backward_parallel(logits, labels, ignore_index, scales, lse, grad, chunk, entry):
-    """_grad_task (at entry) for every chunk of rows, on the threads. Returns how many chunks failed."""
-    tasks = (logits.shape[0] + chunk - 1) // chunk
-    failed = np.zeros(tasks, np.int32)
-    for task in prange(tasks):
-        failed[task] = _grad_chunk(entry, logits, labels, ignore_index, scales, lse, grad, chunk, task)
-    return failed.sum()
-
-
-def grad_entry_types(dtype) -> tuple:
-    """_grad_task's argument types for logits of dtype: its arrays as pointers, the rest int64."""
-    real, f64 = types.CPointer(numba.from_dtype(np.dtype(dtype))), types.CPointer(types.float64)
-    return (real, types.CPointer(types.int64), f64, f64, real, *(types.int64,) * 7)
+    block, args = task_block(entry, grad.ctypes.data, np.int64(10))
+    args[0], args[1], args[2], args[3] = logits.ctypes.data, labels.ctypes.data, scales.ctypes.data, lse.ctypes.data
+    args[4], args[5], args[6], args[7], args[8], args[9] = n, classes, scales.size, lse.size, ignore_index, chunk
+    return run_tasks(runner, block, (n + chunk - 1) // chunk)
 
 
 @lru_cache(maxsize=None)
 def _grad_entry(dtype) -> int:
-    return native(_grad_task, grad_entry_types(dtype))
+    return native(_grad_task, task_types(dtype))
 
 
 _NO_LSE = np.zeros(0, np.float64)
@@ -374,8 +355,8 @@ def cross_entropy_backward(grad_y, logits, labels, reduction, ignore_index, lse=
         scales = np.full(1, g)
     lse = _NO_LSE if lse is None else lse
     chunk = _chunk_rows(logits.shape[1])
-    kernel = _cross_entropy_backward_parallel if logits.size >= _PARALLEL_MIN_ELEMENTS else _cross_entropy_backward_serial
-    if kernel(np.ascontiguousarray(logits), np.ascontiguousarray(labels), ignore_index, scales, lse, grad, chunk,
-              _grad_entry(logits.dtype)):
+    threads = runner() if logits.size >= _PARALLEL_MIN_ELEMENTS else 0
+    if _cross_entropy_backward_tasks(np.ascontiguousarray(logits), np.ascontiguousarray(labels), ignore_index, scales,
+                                     lse, grad, chunk, _grad_entry(logits.dtype), threads):
         raise MemoryError("cross_entropy_backward: a chunk of rows failed (out of memory for its exponentials)")
     return grad

@@ -18,12 +18,11 @@ a block: _stages). Where the speed comes from:
 
 from functools import lru_cache
 
-import numba
 import numpy as np
-from numba import carray, config, njit, prange, types
+from numba import carray, config, njit
 
 from ..cpu import _alloc
-from ..cpu._native import call, native
+from ..cpu._native import native, pointer, run_tasks, runner, task_block, task_types
 from . import _long
 from ._plan import bluestein_tables, complex_length, plan, views
 from ._stages import transform
@@ -226,97 +225,89 @@ def _backward_blocks(g, grad_x, b0, b1, ints, floats, tables):
             _copy_back(outs, count, grad_x, r0)
 
 
-# The drivers: each task (one per thread) takes a contiguous run of blocks, through the task function's entry
-# (_native: its code compiled once, not again inside the prange loop); small inputs run the same entry as one
-# task on this thread (_run_task), so the blocks' code is compiled once for both paths.
+# The tasks: each takes a contiguous run of blocks, through its task function's entry (_native: its code compiled
+# once, whether the tasks run on the threads or, for small inputs, as one task on this thread). A task function
+# per direction and per kind of length: Bluestein's tables reach _forward_blocks and _backward_blocks as None or
+# as arrays, two types when Numba compiles, so that lengths without a large prime factor compile no Bluestein
+# code (transform); a C callback's arguments cannot carry that difference. Each gets its out, dst, and its
+# arguments as args (_run): src, ints, floats (addresses), rows, n, ints.size, floats.size, tasks; only the work
+# is inside `try` (_native).
 
 
-@njit(cache=True, parallel=True)
-def _run_tasks(src, dst, n, tasks, ints, floats, entry):
-    """entry(src, dst, ints, floats, rows, n, ints.size, floats.size, tasks, task) for every task < tasks, on the
-    threads; src and dst (rows, ...), n the real rows' length. Returns how many tasks failed."""
-    rows = src.shape[0]
-    failed = np.zeros(tasks, np.int32)
-    for task in prange(tasks):
-        failed[task] = call(entry, (src.ctypes.data, dst.ctypes.data, ints.ctypes.data, floats.ctypes.data, rows, n,
-                                    ints.size, floats.size, tasks, task))
-    return failed.sum()
+@njit(cache=True, inline="always")
+def _task_arrays(dst, args, task, src_width, dst_width):
+    """(src (rows, src_width), dst (rows, dst_width), ints, floats, b0, b1): the arrays, and the run of blocks
+    b0 <= b < b1 of task `task`."""
+    rows, tasks = args[3], args[7]
+    blocks = (rows + LANES - 1) // LANES
+    return (carray(pointer(args[0], dst), (rows, src_width)), carray(dst, (rows, dst_width)),
+            carray(pointer(args[1], np.int64), args[5]), carray(pointer(args[2], dst), args[6]),
+            task * blocks // tasks, (task + 1) * blocks // tasks)
 
 
-# A task function per direction and per kind of length: Bluestein's tables reach _forward_blocks and
-# _backward_blocks as None or as arrays, two types when Numba compiles, so that lengths without a large prime
-# factor compile no Bluestein code (transform); a C callback's arguments cannot carry that difference.
-
-
-def _forward_task(x, y, ints, floats, rows, n, n_ints, n_floats, tasks, task):
-    """Task `task` of `tasks` of the forward: its run of blocks; x (rows, n) real, y (rows, 2 (n // 2)) as pairs."""
+def _forward_task(y, args, task):
+    """Task `task` of the forward: x (rows, n) real, y (rows, 2 (n // 2)) as pairs."""
+    n = args[4]
+    x_, y_, ints, floats, b0, b1 = _task_arrays(y, args, task, n, 2 * (n // 2))
     try:
-        blocks = (rows + LANES - 1) // LANES
-        _forward_blocks(carray(x, (rows, n)), carray(y, (rows, 2 * (n // 2))), task * blocks // tasks,
-                        (task + 1) * blocks // tasks, carray(ints, n_ints), carray(floats, n_floats), None)
+        _forward_blocks(x_, y_, b0, b1, ints, floats, None)
     except Exception:  # noqa: BLE001 -- an exception cannot leave a C callback: the driver reports it
         return 1
     return 0
 
 
-def _forward_task_bluestein(x, y, ints, floats, rows, n, n_ints, n_floats, tasks, task):
+def _forward_task_bluestein(y, args, task):
     """_forward_task for lengths with a large prime factor."""
+    n = args[4]
+    x_, y_, ints, floats, b0, b1 = _task_arrays(y, args, task, n, 2 * (n // 2))
     try:
-        blocks = (rows + LANES - 1) // LANES
-        ints_, floats_ = carray(ints, n_ints), carray(floats, n_floats)
-        _forward_blocks(carray(x, (rows, n)), carray(y, (rows, 2 * (n // 2))), task * blocks // tasks,
-                        (task + 1) * blocks // tasks, ints_, floats_, bluestein_tables(ints_, floats_))
+        _forward_blocks(x_, y_, b0, b1, ints, floats, bluestein_tables(ints, floats))
     except Exception:  # noqa: BLE001
         return 1
     return 0
 
 
-def _backward_task(g, grad_x, ints, floats, rows, n, n_ints, n_floats, tasks, task):
-    """Task `task` of `tasks` of the backward: g (rows, 2 (n // 2)) as pairs, grad_x (rows, n)."""
+def _backward_task(grad_x, args, task):
+    """Task `task` of the backward: g (rows, 2 (n // 2)) as pairs, grad_x (rows, n)."""
+    n = args[4]
+    g_, grad_x_, ints, floats, b0, b1 = _task_arrays(grad_x, args, task, 2 * (n // 2), n)
     try:
-        blocks = (rows + LANES - 1) // LANES
-        _backward_blocks(carray(g, (rows, 2 * (n // 2))), carray(grad_x, (rows, n)), task * blocks // tasks,
-                         (task + 1) * blocks // tasks, carray(ints, n_ints), carray(floats, n_floats), None)
+        _backward_blocks(g_, grad_x_, b0, b1, ints, floats, None)
     except Exception:  # noqa: BLE001
         return 1
     return 0
 
 
-def _backward_task_bluestein(g, grad_x, ints, floats, rows, n, n_ints, n_floats, tasks, task):
+def _backward_task_bluestein(grad_x, args, task):
     """_backward_task for lengths with a large prime factor."""
+    n = args[4]
+    g_, grad_x_, ints, floats, b0, b1 = _task_arrays(grad_x, args, task, 2 * (n // 2), n)
     try:
-        blocks = (rows + LANES - 1) // LANES
-        ints_, floats_ = carray(ints, n_ints), carray(floats, n_floats)
-        _backward_blocks(carray(g, (rows, 2 * (n // 2))), carray(grad_x, (rows, n)), task * blocks // tasks,
-                         (task + 1) * blocks // tasks, ints_, floats_, bluestein_tables(ints_, floats_))
+        _backward_blocks(g_, grad_x_, b0, b1, ints, floats, bluestein_tables(ints, floats))
     except Exception:  # noqa: BLE001
         return 1
     return 0
-
-
-def entry_types(dtype) -> tuple:
-    """The task functions' argument types for rows of dtype: (src, dst, ints, floats) as pointers, the rest int64."""
-    real = types.CPointer(numba.from_dtype(np.dtype(dtype)))
-    return (real, real, types.CPointer(types.int64), real, *(types.int64,) * 6)
 
 
 @lru_cache(maxsize=None)
 def _entry(task_function, dtype) -> int:
     """The address of task_function compiled for dtype's rows (_native.native)."""
-    return native(task_function, entry_types(dtype))
+    return native(task_function, task_types(dtype))
 
 
 @njit(cache=True)
-def _run_task(src, dst, n, ints, floats, entry):
-    """entry's whole work as one task, on this thread: _run_tasks' arguments, less the threads'."""
-    return call(entry, (src.ctypes.data, dst.ctypes.data, ints.ctypes.data, floats.ctypes.data, src.shape[0], n,
-                        ints.size, floats.size, 1, 0))
+def _run(src, dst, n, tasks, ints, floats, entry, runner):
+    """entry's tasks over src and dst (C-contiguous: read by address): on the threads where runner is
+    _native.runner(), else (0) on this thread. Returns nonzero where a task failed."""
+    block, args = task_block(entry, dst.ctypes.data, np.int64(8))
+    args[0], args[1], args[2], args[3] = src.ctypes.data, ints.ctypes.data, floats.ctypes.data, src.shape[0]
+    args[4], args[5], args[6], args[7] = n, ints.size, floats.size, tasks
+    return run_tasks(runner, block, tasks)
 
 
 def _in_tasks(task_function, src, dst, n, tasks, ints, floats):
-    """task_function's tasks, on the threads where tasks > 1; src and dst C-contiguous (read by pointer)."""
-    entry = _entry(task_function, src.dtype)
-    if _run_tasks(src, dst, n, tasks, ints, floats, entry) if tasks > 1 else _run_task(src, dst, n, ints, floats, entry):
+    """task_function's tasks, on the threads where tasks > 1."""
+    if _run(src, dst, n, tasks, ints, floats, _entry(task_function, src.dtype), runner() if tasks > 1 else 0):
         raise MemoryError(f"fft_half: a task of {task_function.__name__} failed (out of memory for its scratch)")
 
 
@@ -324,17 +315,20 @@ _PARALLEL_MIN_POINTS = 4096  # rows * m: an FFT does O(log m) work a point, so t
 _COMPLEX = {np.dtype(np.float32): np.dtype(np.complex64), np.dtype(np.float64): np.dtype(np.complex128)}
 
 
+_TASKS_PER_THREAD = 8
+
+
 def _tasks(rows: int, n: int) -> int:
-    """One contiguous run of LANES-row blocks per thread, or one run on this thread for small inputs.
+    """Runs of LANES-row blocks: up to _TASKS_PER_THREAD per thread, which the threads take as they get to them
+    (_native.run_tasks: a thread on a busy core takes fewer); one run on this thread for small inputs.
 
     Counted against Numba's thread pool (config.NUMBA_NUM_THREADS), not get_num_threads(),
-    which costs 1 us a call here (measured; a fifth of a small transform's overhead): under a
-    lower set_num_threads() the runs just queue on fewer threads.
+    which costs 1 us a call here (measured; a fifth of a small transform's overhead).
     """
     blocks = -(-rows // LANES)
     if blocks < 2 or rows * complex_length(n) < _PARALLEL_MIN_POINTS:
         return 1
-    return min(blocks, config.NUMBA_NUM_THREADS)
+    return min(blocks, _TASKS_PER_THREAD * config.NUMBA_NUM_THREADS)
 
 
 def fft_half(x):

@@ -1,19 +1,20 @@
-"""kernels.cpu._native: a task's code compiled once as a C callback, called by its address from a prange loop;
-and the kernels that run their tasks that way raising, not returning half-written results, when a task fails."""
+"""kernels.cpu._native: a task's code compiled once as a C callback, run by its address on Numba's threads or on
+this thread; and the kernels that run their tasks that way raising, not returning half-written results, when a task
+fails."""
 
 import numpy as np
 import pytest
-from numba import carray, njit, prange, types
+from numba import carray, njit
 
 from kernels.cpu import _gemm, _native
 from kernels.cross_entropy import cpu as cross_entropy_cpu
 from kernels.fft_half import cpu as fft_cpu
 
 
-def _square(src, dst, n, task):
-    """dst[task] = src[task] ** 2; raises (reported as 1) where src[task] < 0."""
+def _square(dst, args, task):
+    """dst[task] = src[task] ** 2, args = (src, n); raises (reported as 1) where src[task] < 0."""
+    s, d = carray(_native.pointer(args[0], dst), args[1]), carray(dst, args[1])
     try:
-        s, d = carray(src, n), carray(dst, n)
         if s[task] < 0:
             raise ValueError("a negative value")
         d[task] = s[task] * s[task]
@@ -22,34 +23,52 @@ def _square(src, dst, n, task):
     return 0
 
 
-_F64 = types.CPointer(types.float64)
+def _tally(dst, args, task):
+    """dst[task] += 1: how many times each task ran."""
+    carray(dst, args[0])[task] += 1
+    return 0
 
 
-@njit(parallel=True)
-def _run(entry, src, dst):
-    failed = np.zeros(src.size, np.int32)
-    for task in prange(src.size):
-        failed[task] = _native.call(entry, (src.ctypes.data, dst.ctypes.data, src.size, task))
-    return failed
+@njit
+def _run(runner, entry, src, dst):
+    block, args = _native.task_block(entry, dst.ctypes.data, np.int64(2))
+    args[0], args[1] = src.ctypes.data, src.size
+    return _native.run_tasks(runner, block, src.size)
 
 
-def test_every_task_runs_through_the_address(rng):
+@pytest.mark.parametrize("threads", [True, False])
+def test_every_task_runs_once_through_the_address(rng, threads):
     src = np.abs(rng.standard_normal(1001)) + 0.5
     dst = np.full_like(src, np.nan)
-    failed = _run(_native.native(_square, (_F64, _F64, types.int64, types.int64)), src, dst)
-    assert not failed.any()
+    runner = _native.runner() if threads else 0
+    assert _run(runner, _native.native(_square, _native.task_types(np.float64)), src, dst) == 0
     np.testing.assert_array_equal(dst, src * src)
+    counts = np.zeros(5000)
+    assert _run(runner, _native.native(_tally, _native.task_types(np.float64)), counts, counts) == 0
+    np.testing.assert_array_equal(counts, 1)
 
 
-def test_a_task_that_raises_is_reported_and_the_others_run(rng):
+@pytest.mark.parametrize("threads", [True, False])
+def test_a_task_that_raises_is_reported_and_the_others_run(rng, threads):
     src = np.abs(rng.standard_normal(300)) + 0.5
     src[[7, 250]] *= -1
     dst = np.full_like(src, np.nan)
-    failed = _run(_native.native(_square, (_F64, _F64, types.int64, types.int64)), src, dst)
-    assert np.flatnonzero(failed).tolist() == [7, 250]
-    ok = failed == 0
+    assert _run(_native.runner() if threads else 0, _native.native(_square, _native.task_types(np.float64)), src,
+                dst) != 0
+    ok = np.ones(src.size, bool)
+    ok[[7, 250]] = False
     np.testing.assert_array_equal(dst[ok], src[ok] ** 2)
     assert np.isnan(dst[~ok]).all()
+
+
+def test_the_threads_run_under_a_thread_limit(rng):
+    src = np.abs(rng.standard_normal(64)) + 0.5
+    dst = np.full_like(src, np.nan)
+    import kernels
+
+    with kernels.limit_threads(1):
+        assert _run(_native.runner(), _native.native(_square, _native.task_types(np.float64)), src, dst) == 0
+    np.testing.assert_array_equal(dst, src * src)
 
 
 def test_call_takes_only_integers():
@@ -61,19 +80,17 @@ def test_call_takes_only_integers():
         with_a_float(0)
 
 
-# Entries that fail every task, with the kernels' own argument lists.
+def test_pointer_takes_an_integer_and_a_pointer_or_dtype():
+    @njit
+    def from_a_float(address):
+        return _native.pointer(address, np.float64)
+
+    with pytest.raises(Exception, match="address must be an integer"):
+        from_a_float(1.5)
 
 
-def _fails_fft(src, dst, ints, floats, rows, n, n_ints, n_floats, tasks, task):
-    return 1
-
-
-def _fails_gemm(a, a_size, a_rs, a_cs, k, b, b_size, b_rs, b_cs, m, pack, packed, panels, nr, bias, parts, k_parts,
-                n, chunk_rows, panel_groups, apply_relu, task):
-    return 1
-
-
-def _fails_cross_entropy(logits, labels, scales, lse, grad, n, classes, n_scales, n_lse, ignore_index, chunk, task):
+def _fails(out, args, task):
+    """An entry that fails every task."""
     return 1
 
 
@@ -81,7 +98,7 @@ def _fails_cross_entropy(logits, labels, scales, lse, grad, n, classes, n_scales
 def test_cross_entropy_backward_raises_when_a_task_fails(monkeypatch, rng, rows):
     logits, labels = rng.standard_normal((rows, 300)).astype(np.float32), rng.integers(0, 300, rows)
     assert (logits.size >= cross_entropy_cpu._PARALLEL_MIN_ELEMENTS) == (rows == 512)
-    failing = _native.native(_fails_cross_entropy, cross_entropy_cpu.grad_entry_types(np.float32))
+    failing = _native.native(_fails, _native.task_types(np.float32))
     monkeypatch.setattr(cross_entropy_cpu, "_grad_entry", lambda dtype: failing)
     with pytest.raises(MemoryError, match="cross_entropy_backward: a chunk of rows failed"):
         cross_entropy_cpu.cross_entropy_backward(np.float32(1), logits, labels, "mean", -100)
@@ -91,8 +108,7 @@ def test_cross_entropy_backward_raises_when_a_task_fails(monkeypatch, rng, rows)
 def test_fft_raises_when_a_task_fails(monkeypatch, rng, rows):
     x = rng.standard_normal((rows, 1000)).astype(np.float32)
     assert (fft_cpu._tasks(*x.shape) > 1) == (rows == 64)
-    monkeypatch.setattr(fft_cpu, "_entry", lambda task_function, dtype: _native.native(_fails_fft,
-                                                                                        fft_cpu.entry_types(dtype)))
+    monkeypatch.setattr(fft_cpu, "_entry", lambda task_function, dtype: _native.native(_fails, _native.task_types(dtype)))
     with pytest.raises(MemoryError, match="a task of _forward_task failed"):
         fft_cpu.fft_half(x)
     with pytest.raises(MemoryError, match="a task of _backward_task failed"):
@@ -102,7 +118,7 @@ def test_fft_raises_when_a_task_fails(monkeypatch, rng, rows):
 @pytest.mark.skipif(not _gemm.available(), reason="our GEMM runs where Numba targets AVX-512")
 def test_gemm_raises_when_a_task_fails(monkeypatch, rng):
     a, b = rng.standard_normal((300, 200)).astype(np.float32), rng.standard_normal((200, 100)).astype(np.float32)
-    monkeypatch.setattr(_gemm, "_entry", lambda dtype: _native.native(_fails_gemm, _gemm.entry_types(dtype)))
+    monkeypatch.setattr(_gemm, "_entry", lambda dtype: _native.native(_fails, _native.task_types(dtype)))
     with pytest.raises(MemoryError, match="gemm: a task failed"):
         _gemm.gemm(a, b, None, False, np.empty((300, 100), np.float32))
 
