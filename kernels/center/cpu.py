@@ -10,12 +10,14 @@ values is as good as NumPy's pairwise sum. The float32 subtraction is done as
 the result is as if subtracted in float64 and rounded once — at float32 speed.
 """
 
-import numba
+from functools import lru_cache
+
 import numpy as np
-from numba import njit, prange
+from numba import carray, config, njit
 
 from .layout import center_by_layout
 from ..cpu import _alloc
+from ..cpu._native import native, pointer, run_tasks, runner, task_block, task_types
 from ..cpu._simd import LANES, load, store
 from ..cpu._threads import PARALLEL_MIN_ELEMENTS
 
@@ -86,38 +88,79 @@ def _center_rows(x2, out2):
         _center_row(x2[o], out2[o])
 
 
-@njit(cache=True, parallel=True)
-def _center_rows_parallel(x2, out2):
-    """One task per row: for many rows."""
-    for o in prange(x2.shape[0]):
-        _center_row(x2[o], out2[o])
+# On the threads (kernels/cpu/_native): each layout's task function, a C callback compiled once, taken task by
+# task by the threads, so that a thread on a core shared with another process does only the tasks it gets to
+# (a prange loop's fixed half per thread left center of 10^7 floats 3.8x its quiet time with a core busy).
+# A task gets its out and args: x's address, then the layout's sizes, the pass (0: sums, 1: subtraction) and
+# the float64 partial sums' address, then the addresses of hi and lo (filled between the passes).
 
 
-@njit(cache=True, parallel=True)
-def _center_flat_parallel(x, out, chunks):
-    """One long row split into equal chunks: partial sums, then the subtraction, both over the threads.
+@lru_cache(maxsize=None)
+def _entry(task_function, dtype) -> int:
+    return native(task_function, task_types(dtype))
 
-    Equal chunks (at least one per thread) keep both threads busy to the end; the
-    same chunk goes to the same thread in both loops, so the subtraction reads what
-    that core's cache still holds.
-    """
-    n = x.size
+
+def _rows_task(out, args, task):
+    """Row `task` of x (rows, n) centered into out."""
+    rows, n = args[1], args[2]
+    x2, out2 = carray(pointer(args[0], out), (rows, n)), carray(out, (rows, n))
+    try:
+        _center_row(x2[task], out2[task])
+    except Exception:  # noqa: BLE001 -- an exception cannot leave a C callback
+        return 1
+    return 0
+
+
+@njit(cache=True)
+def _center_rows_tasks(x2, out2, entry, runner):
+    """Each row of x2 centered, a task a row, on the threads. Returns nonzero where a task failed."""
+    block, args = task_block(entry, out2.ctypes.data, np.int64(3))
+    args[0], args[1], args[2] = x2.ctypes.data, x2.shape[0], x2.shape[1]
+    return run_tasks(runner, block, x2.shape[0])
+
+
+def _flat_task(out, args, task):
+    """Chunk `task` of a flat x (n,) cut into args[2] chunks: its float64 sum into partial[task] (pass 0), or
+    its (x - hi) - lo into out (pass 1)."""
+    n, chunks, stage = args[1], args[2], args[3]
+    x, out_ = carray(pointer(args[0], out), n), carray(out, n)
+    partial, split = carray(pointer(args[4], np.float64), chunks), carray(pointer(args[5], out), 2)
     step = (n + chunks - 1) // chunks
-    partial = np.empty(chunks, np.float64)
-    for c in prange(chunks):
-        partial[c] = _sum(x, c * step, min(n, (c + 1) * step))
-    # not partial.sum(): in here, one more parallel loop to compile; not a literal 0 (kernels/cpu/__init__)
-    hi, lo = _split(_sum(partial, np.int64(0), chunks) / n, x)
-    for c in prange(chunks):
-        _subtract(x, hi, lo, c * step, min(n, (c + 1) * step), out)
+    i0, i1 = task * step, min(n, (task + 1) * step)
+    try:
+        if stage == 0:
+            partial[task] = _sum(x, i0, i1)
+        else:
+            _subtract(x, split[0], split[1], i0, i1, out_)
+    except Exception:  # noqa: BLE001
+        return 1
+    return 0
+
+
+@njit(cache=True)
+def _center_flat_tasks(x, out, partial, split, entry, runner):
+    """One long row cut into partial.size chunks: their sums into partial, then the subtraction, each pass on the
+    threads; split (2,) of x's dtype takes hi and lo. The arrays are arguments, not allocated here: an array
+    made in a compiled function can be freed after its last use in it, before the tasks read it by address.
+    Returns nonzero where a task failed."""
+    n, chunks = x.size, partial.size
+    block, args = task_block(entry, out.ctypes.data, np.int64(6))
+    args[0], args[1], args[2], args[3], args[4], args[5] = x.ctypes.data, n, chunks, 0, partial.ctypes.data, split.ctypes.data
+    if run_tasks(runner, block, chunks):
+        return 1
+    split[0], split[1] = _split(_sum(partial, np.int64(0), chunks) / n, x)  # not a literal 0 (kernels/cpu/__init__)
+    args[3] = 1
+    return run_tasks(runner, block, chunks)
 
 
 def _center_flat(x, out):
     """x - x.mean() of a 1-D contiguous x: one thread below PARALLEL_MIN_ELEMENTS."""
     if x.size < PARALLEL_MIN_ELEMENTS:
         _center_row(x, out)
-    else:
-        _center_flat_parallel(x, out, max(numba.get_num_threads(), -(-x.size // _CHUNK)))
+        return
+    chunks = max(config.NUMBA_NUM_THREADS, -(-x.size // _CHUNK))
+    if _center_flat_tasks(x, out, np.empty(chunks), np.empty(2, x.dtype), _entry(_flat_task, x.dtype), runner()):
+        raise MemoryError("center: a task failed")
 
 
 # --- inner > 1: columns ---
@@ -180,19 +223,44 @@ def _subtract_columns(x3, hi, lo, o, r0, r1, out3):
             out_row[i] = (row[i] - h[i]) - l[i]
 
 
-@njit(cache=True, parallel=True)
-def _center_columns(x3, rows_per_block, out3):
-    """Tasks over (outer, block of rows): partial column sums, then the subtraction."""
-    outer, red, inner = x3.shape
+def _columns_task(out, args, task):
+    """Task `task` over (outer, block of rows) of x3 (outer, red, inner): its partial column sums into
+    partials[o, b] (pass 0), or its rows' (x - hi[o]) - lo[o] into out (pass 1)."""
+    outer, red, inner, stage, rows_per_block = args[1], args[2], args[3], args[4], args[5]
     blocks = (red + rows_per_block - 1) // rows_per_block
-    partials = np.empty((outer, blocks, inner), np.float64)
-    for t in prange(outer * blocks):
-        o, b = t // blocks, t % blocks
-        _column_sums(x3, o, b * rows_per_block, min(red, (b + 1) * rows_per_block), partials[o, b])
-    hi, lo = _split_means(partials, red, x3)
-    for t in prange(outer * blocks):
-        o, b = t // blocks, t % blocks
-        _subtract_columns(x3, hi, lo, o, b * rows_per_block, min(red, (b + 1) * rows_per_block), out3)
+    x3, out3 = carray(pointer(args[0], out), (outer, red, inner)), carray(out, (outer, red, inner))
+    partials = carray(pointer(args[6], np.float64), (outer, blocks, inner))
+    hi, lo = carray(pointer(args[7], out), (outer, inner)), carray(pointer(args[8], out), (outer, inner))
+    o, b = task // blocks, task % blocks
+    r0, r1 = b * rows_per_block, min(red, (b + 1) * rows_per_block)
+    try:
+        if stage == 0:
+            _column_sums(x3, o, r0, r1, partials[o, b])
+        else:
+            _subtract_columns(x3, hi, lo, o, r0, r1, out3)
+    except Exception:  # noqa: BLE001
+        return 1
+    return 0
+
+
+@njit(cache=True)
+def _center_columns(x3, rows_per_block, out3, partials, hi, lo, entry, runner):
+    """Tasks over (outer, block of rows), on the threads: partial column sums into partials (outer, blocks,
+    inner), then the subtraction of the means split into hi and lo (outer, inner) (arguments, as in
+    _center_flat_tasks). Returns nonzero where a task failed."""
+    outer, red, inner = x3.shape
+    tasks = outer * partials.shape[1]
+    block, args = task_block(entry, out3.ctypes.data, np.int64(9))
+    args[0], args[1], args[2], args[3], args[4], args[5] = x3.ctypes.data, outer, red, inner, 0, rows_per_block
+    args[6], args[7], args[8] = partials.ctypes.data, hi.ctypes.data, lo.ctypes.data
+    if run_tasks(runner, block, tasks):
+        return 1
+    means_hi, means_lo = _split_means(partials, red, x3)
+    for o in range(outer):  # into the arrays the tasks read
+        for i in range(inner):
+            hi[o, i], lo[o, i] = means_hi[o, i], means_lo[o, i]
+    args[4] = 1
+    return run_tasks(runner, block, tasks)
 
 
 @njit(cache=True)
@@ -220,11 +288,18 @@ def _center3(x3, out3):
             _center_flat(x2[0], out2[0])
         elif not parallel:
             _center_rows(x2, out2)
-        else:
-            _center_rows_parallel(x2, out2)
+        elif _center_rows_tasks(x2, out2, _entry(_rows_task, x2.dtype), runner()):
+            raise MemoryError("center: a task failed")
     else:
         rows_per_block = max(1, _CHUNK // inner)
-        (_center_columns if parallel else _center_columns_serial)(x3, rows_per_block, out3)
+        if not parallel:
+            _center_columns_serial(x3, rows_per_block, out3)
+        else:
+            blocks = -(-red // rows_per_block)
+            hi, lo = np.empty((outer, inner), x3.dtype), np.empty((outer, inner), x3.dtype)
+            if _center_columns(x3, rows_per_block, out3, np.empty((outer, blocks, inner)), hi, lo,
+                               _entry(_columns_task, x3.dtype), runner()):
+                raise MemoryError("center: a task failed")
 
 
 def center(x, axes):

@@ -204,6 +204,7 @@ def run_tasks(runner, block, tasks):
     after another on this thread. On the threads each takes the next task not yet taken until none is left, so a
     thread on a core shared with another process does only the tasks it gets to. block: task_block's, filled.
     Returns nonzero where a task failed."""
+    block[1] = 0  # a block may be run again, for a second pass over the same tasks
     calls = min(tasks, _threads()) if runner != 0 else 1
     if calls > 1:
         block[_NEXT], block[_TASKS], block[_CALLS] = 0, tasks, calls
