@@ -17,8 +17,8 @@ The plan is GotoBLAS's, kept small:
   in the core's L2/L1 while the tile sums.
 - Threads take tasks: a chunk of rows of C, or with fewer than MIN_TASKS chunks all rows and a
   run of panels, which the task packs itself; a task holds every k-block of its part of C, so no
-  thread waits for another until the end (TBB steals tasks, so a busy core slows one thread's
-  share only). With too few panels and a long k (x.T @ g for a narrow layer), k itself is split
+  thread waits for another until the end (the threads take tasks as they get to them,
+  _native.run_tasks, so a busy core slows only the tasks its thread took). With too few panels and a long k (x.T @ g for a narrow layer), k itself is split
   and the parts summed.
 - Tiles that run past n or m go through small zero-padded copies (in _rows).
 """

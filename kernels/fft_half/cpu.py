@@ -12,8 +12,8 @@ a block: _stages). Where the speed comes from:
   x[2m] + i x[2m+1]: one complex FFT of half the length per row, and the
   unpacking computes only the n // 2 coefficients returned. The backward runs
   the same trick the other way.
-- Blocks are spread over the threads, one run of blocks and one set of scratch
-  per thread.
+- Runs of blocks are the threads' tasks (up to 8 a thread, taken as the threads
+  get to them: _native.run_tasks), each with its own scratch.
 """
 
 from functools import lru_cache

@@ -133,3 +133,15 @@ def test_fft_threads_path_reads_strided_rows_right(rng):
     g = (rng.standard_normal((64, 1000)) + 1j * rng.standard_normal((64, 1000)))[:, ::2]
     np.testing.assert_array_equal(fft_cpu.fft_half_backward(g, 1000),
                                   fft_cpu.fft_half_backward(np.ascontiguousarray(g), 1000))
+
+
+@pytest.mark.parametrize("shape, axis", [((300000,), None), ((600, 1000), 0), ((1000, 600), 1)])  # flat, columns, rows
+def test_center_raises_when_a_task_fails(monkeypatch, rng, shape, axis):
+    from kernels.center import cpu as center_cpu
+
+    x = rng.standard_normal(shape).astype(np.float32)
+    assert x.size >= center_cpu.PARALLEL_MIN_ELEMENTS
+    monkeypatch.setattr(center_cpu, "_entry", lambda task_function, dtype: _native.native(_fails,
+                                                                                           _native.task_types(dtype)))
+    with pytest.raises(MemoryError, match="center: a task failed"):
+        center_cpu.center(x, None if axis is None else (axis,))
