@@ -311,7 +311,11 @@ def _in_tasks(task_function, src, dst, n, tasks, ints, floats):
         raise MemoryError(f"fft_half: a task of {task_function.__name__} failed (out of memory for its scratch)")
 
 
-_PARALLEL_MIN_POINTS = 4096  # rows * m: an FFT does O(log m) work a point, so threads pay off sooner than elsewhere
+# rows * m from which the threads take part. Below it a transform takes under ~20 us on one thread, and waking a
+# thread that has gone to sleep costs about that: (16, 1000) took 9.3 us on two threads called back to back,
+# 19-20 us with 0.3-2 ms of other work between calls (the threads asleep), 10.2 us on one thread either way;
+# (32, 1000) 13.6 / 29.4 / 18.5 us; (16, 4096) 23.7 / 50.2 / 40.5 us (/tmp/gap.py, 2026-11-24).
+_PARALLEL_MIN_POINTS = 1 << 14
 _COMPLEX = {np.dtype(np.float32): np.dtype(np.complex64), np.dtype(np.float64): np.dtype(np.complex128)}
 
 
