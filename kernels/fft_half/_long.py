@@ -21,9 +21,10 @@ from functools import lru_cache
 from math import isqrt
 
 import numpy as np
-from numba import njit, prange
+from numba import carray, njit
 
 from ..cpu import _alloc
+from ..cpu._native import native, pointer, run_tasks, runner, task_block, task_types
 from ._plan import MAX_DIRECT_PRIME, _factorize, _stockham_plan, complex_length
 from ._stages import stockham
 from ..cpu._simd import LANES, load, load_pairs, reverse, store, store_pairs, store_tile
@@ -69,29 +70,60 @@ def _four_step_plan(m1: int, m2: int, dtype):
 
 @lru_cache(maxsize=16)
 def long_plan(n: int, dtype):
-    """(bluestein?, four-step plan of m or of M, chirp re, im, kernel FFT re, im, half twiddles re, im).
+    """(ints, floats): the four-step plan of m, or of M for Bluestein, with Bluestein's tables and the half
+    twiddles, as two arrays that the tasks read by address (long_views unpacks them).
 
     Bluestein's tables as in _plan: the chirp b_t = exp(i pi t^2 / m) (length m) and the FFT of
     the convolution kernel (length M, the power of two >= 2m - 1), here in float64 by NumPy
     (a table, made once) before rounding. Half twiddles exp(-2 pi i k / n), k < n // 2.
+    ints:   [bluestein?, m1, m2, stages of m1 (k1), of m2 (k2), m1's radices, stage addresses, twiddle offsets,
+             root offsets (k1 each), m2's (k2 each), 19 bounds in floats]
+    floats: m1's twiddles re, im, roots re, im | m2's | group twiddles re, im, lane twiddles re, im |
+            chirp re, im | kernel FFT re, im | half twiddles re, im
     """
     dtype = np.dtype(dtype)
     m = complex_length(n)
     empty = np.zeros(0, dtype)
     half = np.exp(-2j * np.pi * np.arange(n // 2) / n)
-    halves = (half.real.astype(dtype), half.imag.astype(dtype))
+    halves = [half.real.astype(dtype), half.imag.astype(dtype)]
     split = _split(m)
     if split is not None:
-        return (False, _four_step_plan(*split, dtype), empty, empty, empty, empty) + halves
-    big = 1 << (2 * m - 2).bit_length()
-    t = np.arange(m, dtype=np.int64)
-    chirp = np.exp(1j * np.pi * ((t * t) % (2 * m)) / m)  # t^2 mod 2m keeps the angle exact
-    kernel = np.zeros(big, np.complex128)
-    kernel[:m] = chirp
-    kernel[big - m + 1 :] = chirp[1:][::-1]
-    spectrum = np.fft.fft(kernel)
-    return (True, _four_step_plan(*_split(big), dtype), chirp.real.astype(dtype), chirp.imag.astype(dtype),
-            spectrum.real.astype(dtype), spectrum.imag.astype(dtype)) + halves
+        bluestein, four_step, tables = False, _four_step_plan(*split, dtype), [empty] * 4
+    else:
+        big = 1 << (2 * m - 2).bit_length()
+        t = np.arange(m, dtype=np.int64)
+        chirp = np.exp(1j * np.pi * ((t * t) % (2 * m)) / m)  # t^2 mod 2m keeps the angle exact
+        kernel = np.zeros(big, np.complex128)
+        kernel[:m] = chirp
+        kernel[big - m + 1 :] = chirp[1:][::-1]
+        spectrum = np.fft.fft(kernel)
+        bluestein, four_step = True, _four_step_plan(*_split(big), dtype)
+        tables = [chirp.real.astype(dtype), chirp.imag.astype(dtype), spectrum.real.astype(dtype),
+                  spectrum.imag.astype(dtype)]
+    m1, m2, plan1, plan2, gr, gi, lr, li = four_step
+    parts = [plan1[2], plan1[3], plan1[5], plan1[6], plan2[2], plan2[3], plan2[5], plan2[6], gr, gi, lr, li,
+             *tables, *halves]
+    bounds = np.cumsum([0] + [len(p) for p in parts])
+    ints = np.concatenate([[int(bluestein), m1, m2, len(plan1[0]), len(plan2[0])], plan1[0], plan1[1], plan1[4],
+                           plan1[7], plan2[0], plan2[1], plan2[4], plan2[7], bounds])
+    return ints.astype(np.int64), np.concatenate(parts).astype(dtype)
+
+
+@njit(cache=True)
+def long_views(ints, floats):
+    """long_plan's arrays as (bluestein?, (m1, m2, Stockham plan of m1, of m2, group twiddles re, im, lane
+    twiddles re, im), chirp re, im, kernel FFT re, im, half twiddles re, im)."""
+    k1, k2 = ints[3], ints[4]
+    i2 = 5 + 4 * k1  # m2's stages
+    b = ints[i2 + 4 * k2 :]
+    plan1 = (ints[5 : 5 + k1], ints[5 + k1 : 5 + 2 * k1], floats[b[0] : b[1]], floats[b[1] : b[2]],
+             ints[5 + 2 * k1 : 5 + 3 * k1], floats[b[2] : b[3]], floats[b[3] : b[4]], ints[5 + 3 * k1 : 5 + 4 * k1])
+    plan2 = (ints[i2 : i2 + k2], ints[i2 + k2 : i2 + 2 * k2], floats[b[4] : b[5]], floats[b[5] : b[6]],
+             ints[i2 + 2 * k2 : i2 + 3 * k2], floats[b[6] : b[7]], floats[b[7] : b[8]], ints[i2 + 3 * k2 : i2 + 4 * k2])
+    fs = (ints[1], ints[2], plan1, plan2, floats[b[8] : b[9]], floats[b[9] : b[10]], floats[b[10] : b[11]],
+          floats[b[11] : b[12]])
+    return (ints[0] != 0, fs, floats[b[12] : b[13]], floats[b[13] : b[14]], floats[b[14] : b[15]],
+            floats[b[15] : b[16]], floats[b[16] : b[17]], floats[b[17] : b[18]])
 
 
 # --- the four-step transform of one row ---
@@ -126,9 +158,9 @@ def _twiddle_into_tiles(ar, ai, g, gr, gi, lr, li, tiles_r, tiles_i):
         store_tile(ai, k1, tiles_i[q1, c : c + LANES], col)
 
 
-@njit(cache=True, parallel=True)
-def _columns(pairs, sr, si, interleaved, br, bi, fs):
-    """Pass 1: B[t2, k1] = w_m^(t2 k1) sum_t1 z[m2 t1 + t2] w_m1^(t1 k1), as br, bi (m,) each, laid
+@njit(cache=True)
+def _columns(pairs, sr, si, interleaved, br, bi, fs, task, tasks):
+    """Task `task` of `tasks` of pass 1: B[t2, k1] = w_m^(t2 k1) sum_t1 z[m2 t1 + t2] w_m1^(t1 k1), as br, bi (m,) each, laid
     out [k1 // 2 LANES, t2, k1 % 2 LANES]: pass 2 reads each of its blocks as one contiguous run.
 
     z: the interleaved (re, im) floats `pairs` (2m,) if `interleaved`, else (sr, si), each (m,).
@@ -137,117 +169,96 @@ def _columns(pairs, sr, si, interleaved, br, bi, fs):
     m1, m2, plan1, _, gr, gi, lr, li = fs
     tiles_r, tiles_i = br.reshape(m1 // (2 * LANES), m2, 2 * LANES), bi.reshape(m1 // (2 * LANES), m2, 2 * LANES)
     pairs_of_groups = m2 // (2 * LANES)
-    tasks = min(pairs_of_groups, _TASKS)
     size = m1 * LANES
-    for task in prange(tasks):
-        zr, zi, wr, wi = _blocks(size, br)
-        ur, ui, vr, vi = _blocks(size, br)
-        for q in range(task * pairs_of_groups // tasks, (task + 1) * pairs_of_groups // tasks):
-            c0 = 2 * LANES * q
-            for t1 in range(m1):
-                i = t1 * m2 + c0
-                if interleaved:
-                    ar, ai = load_pairs(pairs, 2 * i)
-                    cr, ci = load_pairs(pairs, 2 * i + 2 * LANES)
-                else:
-                    ar, ai, cr, ci = load(sr, i), load(si, i), load(sr, i + LANES), load(si, i + LANES)
-                store(zr, LANES * t1, ar)
-                store(zi, LANES * t1, ai)
-                store(ur, LANES * t1, cr)
-                store(ui, LANES * t1, ci)
-            ar, ai, _, _ = stockham(zr, zi, wr, wi, plan1)
-            _twiddle_into_tiles(ar, ai, 2 * q, gr, gi, lr, li, tiles_r, tiles_i)
-            cr, ci, _, _ = stockham(ur, ui, vr, vi, plan1)
-            _twiddle_into_tiles(cr, ci, 2 * q + 1, gr, gi, lr, li, tiles_r, tiles_i)
+    zr, zi, wr, wi = _blocks(size, br)
+    ur, ui, vr, vi = _blocks(size, br)
+    for q in range(task * pairs_of_groups // tasks, (task + 1) * pairs_of_groups // tasks):
+        c0 = 2 * LANES * q
+        for t1 in range(m1):
+            i = t1 * m2 + c0
+            if interleaved:
+                ar, ai = load_pairs(pairs, 2 * i)
+                cr, ci = load_pairs(pairs, 2 * i + 2 * LANES)
+            else:
+                ar, ai, cr, ci = load(sr, i), load(si, i), load(sr, i + LANES), load(si, i + LANES)
+            store(zr, LANES * t1, ar)
+            store(zi, LANES * t1, ai)
+            store(ur, LANES * t1, cr)
+            store(ui, LANES * t1, ci)
+        ar, ai, _, _ = stockham(zr, zi, wr, wi, plan1)
+        _twiddle_into_tiles(ar, ai, 2 * q, gr, gi, lr, li, tiles_r, tiles_i)
+        cr, ci, _, _ = stockham(ur, ui, vr, vi, plan1)
+        _twiddle_into_tiles(cr, ci, 2 * q + 1, gr, gi, lr, li, tiles_r, tiles_i)
 
 
-@njit(cache=True, parallel=True)
-def _rows(br, bi, dr, di, pairs, interleaved, fs):
-    """Pass 2: X[k1 + m1 k2] = sum_t2 B[t2, k1] w_m2^(t2 k2), into (dr, di) (m,) each, or as
+@njit(cache=True)
+def _rows(br, bi, dr, di, pairs, interleaved, fs, task, tasks):
+    """Task `task` of `tasks` of pass 2: X[k1 + m1 k2] = sum_t2 B[t2, k1] w_m2^(t2 k2), into (dr, di) (m,) each, or as
     interleaved (re, im) floats into `pairs` (2m,) if `interleaved`. Two groups of LANES k1 at a
     time, as in pass 1."""
     m1, m2, _, plan2, _, _, _, _ = fs
     pairs_of_groups = m1 // (2 * LANES)
-    tasks = min(pairs_of_groups, _TASKS)
     size = m2 * LANES
-    for task in prange(tasks):
-        zr, zi, wr, wi = _blocks(size, br)
-        ur, ui, vr, vi = _blocks(size, br)
-        for q in range(task * pairs_of_groups // tasks, (task + 1) * pairs_of_groups // tasks):
-            k0 = 2 * LANES * q
-            for t2 in range(m2):
-                i = (q * m2 + t2) * 2 * LANES  # B's layout: k1 // 2 LANES, t2, k1 % 2 LANES
-                store(zr, LANES * t2, load(br, i))
-                store(zi, LANES * t2, load(bi, i))
-                store(ur, LANES * t2, load(br, i + LANES))
-                store(ui, LANES * t2, load(bi, i + LANES))
-            ar, ai, _, _ = stockham(zr, zi, wr, wi, plan2)
-            cr, ci, _, _ = stockham(ur, ui, vr, vi, plan2)
-            for k2 in range(m2):  # both groups' results together: whole cache lines written
-                k, j = k2 * m1 + k0, LANES * k2
-                if interleaved:
-                    store_pairs(pairs, 2 * k, load(ar, j), load(ai, j))
-                    store_pairs(pairs, 2 * k + 2 * LANES, load(cr, j), load(ci, j))
-                else:
-                    store(dr, k, load(ar, j))
-                    store(di, k, load(ai, j))
-                    store(dr, k + LANES, load(cr, j))
-                    store(di, k + LANES, load(ci, j))
+    zr, zi, wr, wi = _blocks(size, br)
+    ur, ui, vr, vi = _blocks(size, br)
+    for q in range(task * pairs_of_groups // tasks, (task + 1) * pairs_of_groups // tasks):
+        k0 = 2 * LANES * q
+        for t2 in range(m2):
+            i = (q * m2 + t2) * 2 * LANES  # B's layout: k1 // 2 LANES, t2, k1 % 2 LANES
+            store(zr, LANES * t2, load(br, i))
+            store(zi, LANES * t2, load(bi, i))
+            store(ur, LANES * t2, load(br, i + LANES))
+            store(ui, LANES * t2, load(bi, i + LANES))
+        ar, ai, _, _ = stockham(zr, zi, wr, wi, plan2)
+        cr, ci, _, _ = stockham(ur, ui, vr, vi, plan2)
+        for k2 in range(m2):  # both groups' results together: whole cache lines written
+            k, j = k2 * m1 + k0, LANES * k2
+            if interleaved:
+                store_pairs(pairs, 2 * k, load(ar, j), load(ai, j))
+                store_pairs(pairs, 2 * k + 2 * LANES, load(cr, j), load(ci, j))
+            else:
+                store(dr, k, load(ar, j))
+                store(di, k, load(ai, j))
+                store(dr, k + LANES, load(cr, j))
+                store(di, k + LANES, load(ci, j))
 
 
 # --- Bluestein, for lengths four-step does not split ---
 
 
-@njit(cache=True, parallel=True)
-def _chirp_in(zr, zi, chr_, chi, ur, ui):
-    """u = z conj(b) for t < m, 0 up to M."""
+@njit(cache=True)
+def _chirp_in(zr, zi, chr_, chi, ur, ui, c):
+    """u = z conj(b) for t < m, 0 up to M; chunk c of _CHUNK (each elementwise pass: a task a chunk)."""
     m, big = zr.shape[0], ur.shape[0]
-    for c in prange((big + _CHUNK - 1) // _CHUNK):
-        for t in range(c * _CHUNK, min((c + 1) * _CHUNK, big)):
-            if t < m:
-                ur[t] = zr[t] * chr_[t] + zi[t] * chi[t]
-                ui[t] = zi[t] * chr_[t] - zr[t] * chi[t]
-            else:
-                ur[t] = 0
-                ui[t] = 0
-
-
-@njit(cache=True, parallel=True)
-def _times_kernel(vr, vi, kr, ki):
-    """v = conj(v K): conjugating before and after a forward FFT inverts it (but for 1/M)."""
-    big = vr.shape[0]
-    for c in prange((big + _CHUNK - 1) // _CHUNK):
-        for t in range(c * _CHUNK, min((c + 1) * _CHUNK, big)):
-            ar, ai = vr[t], vi[t]
-            vr[t] = ar * kr[t] - ai * ki[t]
-            vi[t] = -(ar * ki[t] + ai * kr[t])
-
-
-@njit(cache=True, parallel=True)
-def _chirp_out(ur, ui, chr_, chi, zr, zi):
-    """z = conj(u) conj(b) / M for t < m."""
-    m = zr.shape[0]
-    scale = zr.dtype.type(1.0 / ur.shape[0])
-    for c in prange((m + _CHUNK - 1) // _CHUNK):
-        for t in range(c * _CHUNK, min((c + 1) * _CHUNK, m)):
-            cr, ci = chr_[t] * scale, chi[t] * scale
-            ar, ai = ur[t], -ui[t]
-            zr[t] = ar * cr + ai * ci
-            zi[t] = ai * cr - ar * ci
+    for t in range(c * _CHUNK, min((c + 1) * _CHUNK, big)):
+        if t < m:
+            ur[t] = zr[t] * chr_[t] + zi[t] * chi[t]
+            ui[t] = zi[t] * chr_[t] - zr[t] * chi[t]
+        else:
+            ur[t] = 0
+            ui[t] = 0
 
 
 @njit(cache=True)
-def _bluestein(zr, zi, fs, chr_, chi, kr, ki, br, bi, ur, ui, vr, vi):
-    """The FFT of (zr, zi) (m,), in place: X_k = conj(b_k) sum_t z_t conj(b_t) b_(k-t), a circular
-    convolution of length M by two four-step FFTs; br ... vi: scratch (M,)."""
-    none = zr[:0]
-    _chirp_in(zr, zi, chr_, chi, ur, ui)
-    _columns(none, ur, ui, False, br, bi, fs)
-    _rows(br, bi, vr, vi, none, False, fs)
-    _times_kernel(vr, vi, kr, ki)
-    _columns(none, vr, vi, False, br, bi, fs)
-    _rows(br, bi, ur, ui, none, False, fs)
-    _chirp_out(ur, ui, chr_, chi, zr, zi)
+def _times_kernel(vr, vi, kr, ki, c):
+    """v = conj(v K): conjugating before and after a forward FFT inverts it (but for 1/M); chunk c."""
+    big = vr.shape[0]
+    for t in range(c * _CHUNK, min((c + 1) * _CHUNK, big)):
+        ar, ai = vr[t], vi[t]
+        vr[t] = ar * kr[t] - ai * ki[t]
+        vi[t] = -(ar * ki[t] + ai * kr[t])
+
+
+@njit(cache=True)
+def _chirp_out(ur, ui, chr_, chi, zr, zi, c):
+    """z = conj(u) conj(b) / M for t < m; chunk c."""
+    m = zr.shape[0]
+    scale = zr.dtype.type(1.0 / ur.shape[0])
+    for t in range(c * _CHUNK, min((c + 1) * _CHUNK, m)):
+        cr, ci = chr_[t] * scale, chi[t] * scale
+        ar, ai = ur[t], -ui[t]
+        zr[t] = ar * cr + ai * ci
+        zi[t] = ai * cr - ar * ci
 
 
 # --- the real transform's ends: Z of the packed row to fft_half, and back ---
@@ -262,27 +273,26 @@ def _unpack_one(zr, zi, hr, hi, y, k, j):
     y[2 * k + 1] = ei + hr[k] * oi + hi[k] * orr
 
 
-@njit(cache=True, parallel=True)
-def _unpack_forward(zr, zi, hr, hi, y):
+@njit(cache=True)
+def _unpack_forward(zr, zi, hr, hi, y, c):
     """y[k] (as (re, im) floats, (2m,)) = E_k + w_n^k O_k, k < m, from Z = FFT(x[2t] + i x[2t + 1]) (m,):
-    E_k = (Z_k + conj(Z_(m-k))) / 2, O_k = (Z_k - conj(Z_(m-k))) / 2i, Z_m = Z_0."""
+    E_k = (Z_k + conj(Z_(m-k))) / 2, O_k = (Z_k - conj(Z_(m-k))) / 2i, Z_m = Z_0; chunk c."""
     m = zr.shape[0]
     h = zr.dtype.type(0.5)
-    for c in prange((m + _CHUNK - 1) // _CHUNK):
-        k, end = c * _CHUNK, min((c + 1) * _CHUNK, m)
-        if k == 0:
-            _unpack_one(zr, zi, hr, hi, y, 0, 0)
-            k = 1
-        while k + LANES <= end:
-            j = m - k - (LANES - 1)  # Z_(m-k-7) .. Z_(m-k), reversed: the mirrors of k .. k + 7
-            zkr, zki, ckr, cki = load(zr, k), load(zi, k), reverse(load(zr, j)), -reverse(load(zi, j))
-            er, ei = h * (zkr + ckr), h * (zki + cki)
-            orr, oi = h * (zki - cki), h * (ckr - zkr)
-            wr, wi = load(hr, k), load(hi, k)
-            store_pairs(y, 2 * k, er + wr * orr - wi * oi, ei + wr * oi + wi * orr)
-            k += LANES
-        for k in range(k, end):
-            _unpack_one(zr, zi, hr, hi, y, k, m - k)
+    k, end = c * _CHUNK, min((c + 1) * _CHUNK, m)
+    if k == 0:
+        _unpack_one(zr, zi, hr, hi, y, np.int64(0), np.int64(0))  # not literals (kernels/cpu/__init__)
+        k = 1
+    while k + LANES <= end:
+        j = m - k - (LANES - 1)  # Z_(m-k-7) .. Z_(m-k), reversed: the mirrors of k .. k + 7
+        zkr, zki, ckr, cki = load(zr, k), load(zi, k), reverse(load(zr, j)), -reverse(load(zi, j))
+        er, ei = h * (zkr + ckr), h * (zki + cki)
+        orr, oi = h * (zki - cki), h * (ckr - zkr)
+        wr, wi = load(hr, k), load(hi, k)
+        store_pairs(y, 2 * k, er + wr * orr - wi * oi, ei + wr * oi + wi * orr)
+        k += LANES
+    for k in range(k, end):
+        _unpack_one(zr, zi, hr, hi, y, k, m - k)
 
 
 @njit(cache=True)
@@ -296,98 +306,199 @@ def _pack_one(g, hr, hi, zr, zi, k, j):
     zi[k] = h * (ci + mi) + h * (dr + er)
 
 
-@njit(cache=True, parallel=True)
-def _pack_backward(g, hr, hi, zr, zi):
+@njit(cache=True)
+def _pack_backward(g, hr, hi, zr, zi, c):
     """z_k = hc_k + i hd_k (m,) from g (as (re, im) floats, (2m,)): with c_k = conj(g_k) and
     d_k = c_k w_n^k, hc and hd are c and d made Hermitian, so one FFT of z gives both real
-    halves of grad_x: grad_x[2t] = Re FFT(z)_t, grad_x[2t + 1] = Im FFT(z)_t (see cpu._backward_block)."""
+    halves of grad_x: grad_x[2t] = Re FFT(z)_t, grad_x[2t + 1] = Im FFT(z)_t (see cpu._backward_block); chunk c."""
     m = zr.shape[0]
     h = zr.dtype.type(0.5)
-    for c in prange((m + _CHUNK - 1) // _CHUNK):
-        k, end = c * _CHUNK, min((c + 1) * _CHUNK, m)
-        if k == 0:
-            _pack_one(g, hr, hi, zr, zi, 0, 0)
-            k = 1
-        while k + LANES <= end:
-            j = m - k - (LANES - 1)
-            gr, gi = load_pairs(g, 2 * k)
-            mr, mi = load_pairs(g, 2 * j)
-            cr, ci, mr, mi = gr, -gi, reverse(mr), reverse(mi)  # c_k, conj(c_(m-k))
-            wr, wi, vr, vi = load(hr, k), load(hi, k), reverse(load(hr, j)), reverse(load(hi, j))
-            dr, di = cr * wr - ci * wi, cr * wi + ci * wr
-            er, ei = mr * vr + mi * vi, mi * vr - mr * vi
-            hcr, hci, hdr, hdi = h * (cr + mr), h * (ci + mi), h * (dr + er), h * (di + ei)
-            store(zr, k, hcr - hdi)
-            store(zi, k, hci + hdr)
-            k += LANES
-        for k in range(k, end):
-            _pack_one(g, hr, hi, zr, zi, k, m - k)
-
-
-@njit(cache=True, parallel=True)
-def _split_pairs(pairs, zr, zi):
-    m = zr.shape[0]
-    for c in prange((m + _CHUNK - 1) // _CHUNK):
-        for t in range(c * _CHUNK, min((c + 1) * _CHUNK, m)):
-            zr[t], zi[t] = pairs[2 * t], pairs[2 * t + 1]
-
-
-@njit(cache=True, parallel=True)
-def _join_pairs(zr, zi, pairs):
-    m = zr.shape[0]
-    for c in prange((m + _CHUNK - 1) // _CHUNK):
-        for t in range(c * _CHUNK, min((c + 1) * _CHUNK, m)):
-            pairs[2 * t], pairs[2 * t + 1] = zr[t], zi[t]
-
-
-# --- rows ---
+    k, end = c * _CHUNK, min((c + 1) * _CHUNK, m)
+    if k == 0:
+        _pack_one(g, hr, hi, zr, zi, np.int64(0), np.int64(0))
+        k = 1
+    while k + LANES <= end:
+        j = m - k - (LANES - 1)
+        gr, gi = load_pairs(g, 2 * k)
+        mr, mi = load_pairs(g, 2 * j)
+        cr, ci, mr, mi = gr, -gi, reverse(mr), reverse(mi)  # c_k, conj(c_(m-k))
+        wr, wi, vr, vi = load(hr, k), load(hi, k), reverse(load(hr, j)), reverse(load(hi, j))
+        dr, di = cr * wr - ci * wi, cr * wi + ci * wr
+        er, ei = mr * vr + mi * vi, mi * vr - mr * vi
+        hcr, hci, hdr, hdi = h * (cr + mr), h * (ci + mi), h * (dr + er), h * (di + ei)
+        store(zr, k, hcr - hdi)
+        store(zi, k, hci + hdr)
+        k += LANES
+    for k in range(k, end):
+        _pack_one(g, hr, hi, zr, zi, k, m - k)
 
 
 @njit(cache=True)
-def _forward_rows(x, y, plan, zr, zi, br, bi, u_v):
-    """y (B, 2 (n // 2)) floats = fft_half of x (B, n), one row at a time; scratch: _scratch()."""
-    bluestein, fs, chr_, chi, kr, ki, hr, hi = plan
+def _split_pairs(pairs, zr, zi, c):
+    """zr[t], zi[t] = pairs[2t], pairs[2t + 1]; chunk c."""
+    m = zr.shape[0]
+    for t in range(c * _CHUNK, min((c + 1) * _CHUNK, m)):
+        zr[t], zi[t] = pairs[2 * t], pairs[2 * t + 1]
+
+
+@njit(cache=True)
+def _join_pairs(zr, zi, pairs, c):
+    """pairs[2t], pairs[2t + 1] = zr[t], zi[t]; chunk c."""
+    m = zr.shape[0]
+    for t in range(c * _CHUNK, min((c + 1) * _CHUNK, m)):
+        pairs[2 * t], pairs[2 * t + 1] = zr[t], zi[t]
+
+
+# --- the passes as tasks (kernels/cpu/_native): one C callback for all of them, compiled once ---
+
+# Each call of a pass names its operands in args: a pairs array P (interleaved (re, im) floats), two (re, im)
+# pairs of arrays A and B, and a flag; which of them a pass reads and writes is in _pass_task.
+# The passes' numbers and the flags are NumPy integers: as Python literals, each value passed would compile the
+# callee once more (kernels/cpu/__init__).
+_COLUMNS, _ROWS, _CHIRP_IN, _TIMES_KERNEL, _CHIRP_OUT, _UNPACK, _PACK, _SPLIT, _JOIN = (np.int64(k) for k in range(9))
+_NO, _YES = np.int64(0), np.int64(1)  # the flag: P interleaved (columns) or written (rows)
+_ARGS = 15  # ints, size, floats, size, pass, tasks, P, size, A re, im, size, B re, im, size, flag
+
+
+def _pass_task(floats, args, task):
+    """Task `task` of the pass args[4] (a C callback, _native); floats: the plan's floats (long_plan), which
+    give the dtype it is compiled for. Returns 0, or 1 where the task raised."""
+    ints, floats_ = carray(pointer(args[0], np.int64), args[1]), carray(floats, args[3])
+    kind, tasks, flag = args[4], args[5], args[14] != 0
+    p = carray(pointer(args[6], floats), args[7])
+    ar, ai = carray(pointer(args[8], floats), args[10]), carray(pointer(args[9], floats), args[10])
+    br, bi = carray(pointer(args[11], floats), args[13]), carray(pointer(args[12], floats), args[13])
+    _, fs, chr_, chi, kr, ki, hr, hi = long_views(ints, floats_)
+    try:  # only the work (kernels/cpu/_native)
+        if kind == _COLUMNS:
+            _columns(p, ar, ai, flag, br, bi, fs, task, tasks)
+        elif kind == _ROWS:
+            _rows(ar, ai, br, bi, p, flag, fs, task, tasks)
+        elif kind == _CHIRP_IN:
+            _chirp_in(ar, ai, chr_, chi, br, bi, task)
+        elif kind == _TIMES_KERNEL:
+            _times_kernel(ar, ai, kr, ki, task)
+        elif kind == _CHIRP_OUT:
+            _chirp_out(ar, ai, chr_, chi, br, bi, task)
+        elif kind == _UNPACK:
+            _unpack_forward(ar, ai, hr, hi, p, task)
+        elif kind == _PACK:
+            _pack_backward(p, hr, hi, ar, ai, task)
+        elif kind == _SPLIT:
+            _split_pairs(p, ar, ai, task)
+        else:
+            _join_pairs(ar, ai, p, task)
+    except Exception:  # noqa: BLE001
+        return 1
+    return 0
+
+
+@lru_cache(maxsize=None)
+def _entry(dtype) -> int:
+    return native(_pass_task, task_types(dtype))
+
+
+@njit(cache=True)
+def _run_pass(block, args, kind, tasks, p, ar, ai, br, bi, flag, runner):
+    """Pass `kind` in `tasks` tasks over P = p, A = (ar, ai), B = (br, bi), on the threads where runner is
+    _native.runner(). The arrays are the caller's, or views of them: alive through the call. Returns nonzero
+    where a task failed."""
+    args[4], args[5], args[6], args[7] = kind, tasks, p.ctypes.data, p.size
+    args[8], args[9], args[10] = ar.ctypes.data, ai.ctypes.data, ar.size
+    args[11], args[12], args[13], args[14] = br.ctypes.data, bi.ctypes.data, br.size, flag
+    return run_tasks(runner, block, tasks)
+
+
+@njit(cache=True)
+def _chunks(size):
+    return (size + _CHUNK - 1) // _CHUNK
+
+
+@njit(cache=True)
+def _four_step(block, args, m1, m2, p, sr, si, interleaved, br, bi, dr, di, out_pairs, to_pairs, runner):
+    """The four-step FFT of z, m = m1 m2: P = p (interleaved) or (sr, si) (m,) each, into (dr, di) or, to_pairs,
+    out_pairs (2m,); (br, bi) (m,) hold B between the passes."""
+    if _run_pass(block, args, _COLUMNS, min(m2 // (2 * LANES), _TASKS), p, sr, si, br, bi, interleaved, runner):
+        return 1
+    return _run_pass(block, args, _ROWS, min(m1 // (2 * LANES), _TASKS), out_pairs, br, bi, dr, di, to_pairs, runner)
+
+
+@njit(cache=True)
+def _bluestein(block, args, m1, m2, zr, zi, br, bi, ur, ui, vr, vi, runner):
+    """The FFT of (zr, zi) (m,), in place: X_k = conj(b_k) sum_t z_t conj(b_t) b_(k-t), a circular
+    convolution of length M by two four-step FFTs; br ... vi: scratch (M,)."""
+    none = zr[:0]
+    big = ur.size
+    failed = _run_pass(block, args, _CHIRP_IN, _chunks(big), none, zr, zi, ur, ui, _NO, runner)
+    failed = failed or _four_step(block, args, m1, m2, none, ur, ui, _NO, br, bi, vr, vi, none, _NO, runner)
+    failed = failed or _run_pass(block, args, _TIMES_KERNEL, _chunks(big), none, vr, vi, none, none, _NO, runner)
+    failed = failed or _four_step(block, args, m1, m2, none, vr, vi, _NO, br, bi, ur, ui, none, _NO, runner)
+    return failed or _run_pass(block, args, _CHIRP_OUT, _chunks(zr.size), none, ur, ui, zr, zi, _NO, runner)
+
+
+@njit(cache=True)
+def _forward_rows(x, y, ints, floats, zr, zi, br, bi, ur, ui, vr, vi, entry, runner):
+    """y (B, 2 (n // 2)) floats = fft_half of x (B, n), one row at a time, each pass on the threads; scratch:
+    _scratch(). Returns nonzero where a task failed."""
+    bluestein, m1, m2 = ints[0] != 0, ints[1], ints[2]  # long_plan's; not long_views: that compiles in the task only
+    block, args = task_block(entry, floats.ctypes.data, np.int64(_ARGS))
+    args[0], args[1], args[2], args[3] = ints.ctypes.data, ints.size, floats.ctypes.data, floats.size
     n = x.shape[1]
     none = x[0, :0]
     for r in range(x.shape[0]):
         if n % 2 == 1:  # odd n: the complex FFT of x itself, always Bluestein (odd m never splits)
-            zr[:] = x[r]
-            zi[:] = 0
-            _bluestein(zr, zi, fs, chr_, chi, kr, ki, br, bi, *u_v)
-            _join_pairs(zr[: n // 2], zi[: n // 2], y[r])
+            for t in range(n):
+                zr[t], zi[t] = x[r, t], 0
+            if _bluestein(block, args, m1, m2, zr, zi, br, bi, ur, ui, vr, vi, runner):
+                return 1
+            if _run_pass(block, args, _JOIN, _chunks(n // 2), y[r], zr[: n // 2], zi[: n // 2], none, none, _NO,
+                         runner):
+                return 1
             continue
         if bluestein:
-            _split_pairs(x[r], zr, zi)
-            _bluestein(zr, zi, fs, chr_, chi, kr, ki, br, bi, *u_v)
+            failed = _run_pass(block, args, _SPLIT, _chunks(zr.size), x[r], zr, zi, none, none, _NO, runner)
+            failed = failed or _bluestein(block, args, m1, m2, zr, zi, br, bi, ur, ui, vr, vi, runner)
         else:
-            _columns(x[r], none, none, True, br, bi, fs)
-            _rows(br, bi, zr, zi, none, False, fs)
-        _unpack_forward(zr, zi, hr, hi, y[r])
+            failed = _four_step(block, args, m1, m2, x[r], none, none, _YES, br, bi, zr, zi, none, _NO, runner)
+        if failed or _run_pass(block, args, _UNPACK, _chunks(zr.size), y[r], zr, zi, none, none, _NO, runner):
+            return 1
+    return 0
 
 
 @njit(cache=True)
-def _backward_rows(g, grad_x, plan, zr, zi, br, bi, u_v):
-    """grad_x (B, n) from g (B, 2 (n // 2)) floats, one row at a time; scratch: _scratch()."""
-    bluestein, fs, chr_, chi, kr, ki, hr, hi = plan
+def _backward_rows(g, grad_x, ints, floats, zr, zi, br, bi, ur, ui, vr, vi, entry, runner):
+    """grad_x (B, n) from g (B, 2 (n // 2)) floats, one row at a time, each pass on the threads; scratch:
+    _scratch(). Returns nonzero where a task failed."""
+    bluestein, m1, m2 = ints[0] != 0, ints[1], ints[2]  # long_plan's; not long_views: that compiles in the task only
+    block, args = task_block(entry, floats.ctypes.data, np.int64(_ARGS))
+    args[0], args[1], args[2], args[3] = ints.ctypes.data, ints.size, floats.ctypes.data, floats.size
     n = grad_x.shape[1]
     half = n // 2
     none = g[0, :0]
     for r in range(g.shape[0]):
         if n % 2 == 1:  # grad_x_t = Re(sum_k conj(g_k) w^(kt)): the FFT of conj(g) padded to n
-            _split_pairs(g[r], zr[:half], zi[:half])
-            zi[:half] = -zi[:half]
-            zr[half:] = 0
-            zi[half:] = 0
-            _bluestein(zr, zi, fs, chr_, chi, kr, ki, br, bi, *u_v)
-            grad_x[r] = zr
+            if _run_pass(block, args, _SPLIT, _chunks(half), g[r], zr[:half], zi[:half], none, none, _NO, runner):
+                return 1
+            for t in range(n):
+                zi[t] = -zi[t] if t < half else 0
+                if t >= half:
+                    zr[t] = 0
+            if _bluestein(block, args, m1, m2, zr, zi, br, bi, ur, ui, vr, vi, runner):
+                return 1
+            for t in range(n):
+                grad_x[r, t] = zr[t]
             continue
-        _pack_backward(g[r], hr, hi, zr, zi)
+        if _run_pass(block, args, _PACK, _chunks(zr.size), g[r], zr, zi, none, none, _NO, runner):
+            return 1
         if bluestein:
-            _bluestein(zr, zi, fs, chr_, chi, kr, ki, br, bi, *u_v)
-            _join_pairs(zr, zi, grad_x[r])
+            failed = _bluestein(block, args, m1, m2, zr, zi, br, bi, ur, ui, vr, vi, runner)
+            failed = failed or _run_pass(block, args, _JOIN, _chunks(zr.size), grad_x[r], zr, zi, none, none, _NO,
+                                         runner)
         else:
-            _columns(none, zr, zi, False, br, bi, fs)
-            _rows(br, bi, none, none, grad_x[r], True, fs)
+            failed = _four_step(block, args, m1, m2, none, zr, zi, _NO, br, bi, none, none, grad_x[r], _YES, runner)
+        if failed:
+            return 1
+    return 0
 
 
 def is_long(n: int) -> bool:
@@ -395,27 +506,30 @@ def is_long(n: int) -> bool:
 
 
 def _scratch(n, dtype):
-    """zr, zi (m,); br, bi (m, or M for Bluestein); and Bluestein's (ur, ui, vr, vi) (M,), else empty.
+    """zr, zi (m,); br, bi (m, or M for Bluestein); and Bluestein's ur, ui, vr, vi (M,), else empty.
     Allocated by NumPy, which asks the kernel for huge pages at these sizes: allocated inside Numba,
     the four arrays of a 2^22 row took 4-5 ms more (page faults, measured). Through _alloc, so
     that the tests' NaN poison shows any scratch read before it is written."""
     m = complex_length(n)
-    bluestein, fs = long_plan(n, dtype)[:2]
-    big = fs[0] * fs[1] if bluestein else 0
+    ints = long_plan(n, dtype)[0]
+    big = ints[1] * ints[2] if ints[0] else 0
     sizes = [m, m, big or m, big or m] + [big] * 4
     offsets = np.cumsum([0] + [size + 32 for size in sizes])  # 32 apart: see cpu._scratch
     buf = _alloc.empty(int(offsets[-1]), dtype)
-    parts = [buf[o : o + size] for o, size in zip(offsets, sizes)]
-    return parts[0], parts[1], parts[2], parts[3], tuple(parts[4:])
+    return [buf[o : o + size] for o, size in zip(offsets, sizes)]
 
 
 def fft_half(x, y):
     """y (B, n // 2) complex = fft_half of x (B, n) float, for long rows."""
     n = x.shape[1]
-    _forward_rows(x, y.view(x.dtype), long_plan(n, x.dtype), *_scratch(n, x.dtype))
+    if _forward_rows(np.ascontiguousarray(x), y.view(x.dtype), *long_plan(n, x.dtype), *_scratch(n, x.dtype),
+                     _entry(x.dtype), runner()):
+        raise MemoryError("fft_half: a task of a long row's pass failed (out of memory for its scratch)")
 
 
 def fft_half_backward(grad_y, grad_x):
     """grad_x (B, n) from grad_y (B, n // 2) complex, for long rows."""
     n = grad_x.shape[1]
-    _backward_rows(grad_y.view(grad_x.dtype), grad_x, long_plan(n, grad_x.dtype), *_scratch(n, grad_x.dtype))
+    if _backward_rows(np.ascontiguousarray(grad_y).view(grad_x.dtype), grad_x, *long_plan(n, grad_x.dtype),
+                      *_scratch(n, grad_x.dtype), _entry(grad_x.dtype), runner()):
+        raise MemoryError("fft_half_backward: a task of a long row's pass failed (out of memory for its scratch)")

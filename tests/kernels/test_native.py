@@ -145,3 +145,16 @@ def test_center_raises_when_a_task_fails(monkeypatch, rng, shape, axis):
                                                                                            _native.task_types(dtype)))
     with pytest.raises(MemoryError, match="center: a task failed"):
         center_cpu.center(x, None if axis is None else (axis,))
+
+
+@pytest.mark.parametrize("n", [2**17, 2**17 + 2])  # four-step, and Bluestein on it (m = 65537, prime)
+def test_long_rows_raise_when_a_task_fails(monkeypatch, rng, n):
+    from kernels.fft_half import _long
+
+    x = rng.standard_normal((2, n)).astype(np.float32)
+    assert _long.is_long(n)
+    monkeypatch.setattr(_long, "_entry", lambda dtype: _native.native(_fails, _native.task_types(dtype)))
+    with pytest.raises(MemoryError, match="fft_half: a task of a long row's pass failed"):
+        fft_cpu.fft_half(x)
+    with pytest.raises(MemoryError, match="fft_half_backward: a task of a long row's pass failed"):
+        fft_cpu.fft_half_backward(np.ones((2, n // 2), np.complex64), n)
