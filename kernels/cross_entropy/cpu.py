@@ -14,7 +14,7 @@ from functools import lru_cache
 
 
 import numpy as np
-from numba import carray, njit, prange
+from numba import carray, njit
 
 from ..cpu import _alloc
 from ..cpu._native import native, pointer, run_tasks, runner, task_block, task_types
@@ -159,15 +159,42 @@ def _cross_entropy_serial(logits, labels, ignore_index, losses, lse, chunk):
     return total, count
 
 
-@njit(cache=True, parallel=True)
-def _cross_entropy_parallel(logits, labels, ignore_index, losses, lse, chunk):
+def _loss_task(logits, args, task):
+    """Chunk `task` of the forward (a C callback, _native; compiled for logits' dtype, its outputs being float64):
+    its rows' losses and logsumexps, and their total and count into partial[task]; args: labels, losses, lse,
+    partial (addresses), n, classes, ignore_index, chunk. Returns 0, or 1 where it raised."""
+    n, classes, ignore_index, chunk = args[4], args[5], args[6], args[7]
+    logits_, labels = carray(logits, (n, classes)), carray(pointer(args[0], np.int64), n)
+    losses, lse = carray(pointer(args[1], np.float64), n), carray(pointer(args[2], np.float64), n)
+    partial = carray(pointer(args[3], np.float64), ((n + chunk - 1) // chunk, 2))
+    i0 = task * chunk
+    try:  # only the work (kernels/cpu/_native)
+        total, count = _loss_rows(logits_, labels, ignore_index, i0, min(n, i0 + chunk), losses, lse)
+    except Exception:  # noqa: BLE001
+        return 1
+    partial[task, 0], partial[task, 1] = total, count
+    return 0
+
+
+@lru_cache(maxsize=None)
+def _loss_entry(dtype) -> int:
+    return native(_loss_task, task_types(dtype))
+
+
+@njit(cache=True)
+def _cross_entropy_tasks(logits, labels, ignore_index, losses, lse, partial, chunk, entry, runner):
+    """_loss_task for every chunk of rows, on the threads; partial (chunks, 2) takes each chunk's total and
+    count. Returns (total, count, failed): the chunks' sums added in order, the same on any number of threads."""
+    n, classes = logits.shape
+    block, args = task_block(entry, logits.ctypes.data, np.int64(8))
+    args[0], args[1], args[2], args[3] = labels.ctypes.data, losses.ctypes.data, lse.ctypes.data, partial.ctypes.data
+    args[4], args[5], args[6], args[7] = n, classes, ignore_index, chunk
+    failed = run_tasks(runner, block, partial.shape[0])
     total, count = 0.0, 0
-    n = logits.shape[0]
-    for k in prange((n + chunk - 1) // chunk):
-        t, c = _loss_rows(logits, labels, ignore_index, k * chunk, min(n, (k + 1) * chunk), losses, lse)
-        total += t
-        count += c
-    return total, count
+    for k in range(partial.shape[0]):
+        total += partial[k, 0]
+        count += np.int64(partial[k, 1])
+    return total, count, failed
 
 
 def cross_entropy(logits, labels, reduction, ignore_index):
@@ -176,8 +203,16 @@ def cross_entropy(logits, labels, reduction, ignore_index):
     n = logits.shape[0]
     losses = _alloc.empty(n, np.float64)
     lse = _alloc.empty(n, np.float64)
-    kernel = _cross_entropy_parallel if logits.size >= _PARALLEL_MIN_ELEMENTS else _cross_entropy_serial
-    total, count = kernel(logits, labels, ignore_index, losses, lse, _chunk_rows(logits.shape[1]))
+    chunk = _chunk_rows(logits.shape[1])
+    if logits.size < _PARALLEL_MIN_ELEMENTS:
+        total, count = _cross_entropy_serial(logits, labels, ignore_index, losses, lse, chunk)
+    else:
+        logits = np.ascontiguousarray(logits)  # the tasks read it by address
+        total, count, failed = _cross_entropy_tasks(logits, np.ascontiguousarray(labels), ignore_index, losses, lse,
+                                                    np.empty((-(-n // chunk), 2)), chunk, _loss_entry(logits.dtype),
+                                                    runner())
+        if failed:
+            raise MemoryError("cross_entropy: a chunk of rows failed (out of memory for its exponentials)")
     if reduction == "none":
         return losses.astype(logits.dtype), lse
     if reduction == "mean":
@@ -315,9 +350,10 @@ def _grad_task(grad, args, task):
 
 
 # The backward runs each chunk of rows through one C callback, _grad_task (kernels/cpu/_native), on this thread
-# for small inputs and on the threads for large ones: the rows' code is compiled once for both. (The forward's
-# drivers were tried the same way, through a prange loop, and their first calls got slower, (64, 10) 1.8 -> 2.4
-# s and (4096, 1000) after it 0.95 -> 1.25 s: left calling _loss_rows directly.)
+# for small inputs and on the threads for large ones: the rows' code is compiled once for both. The forward's
+# small inputs call _loss_rows directly instead: through the callback, under a prange driver, (64, 10)'s first
+# call took 2.4 s against 1.8 s; its threads' path runs _loss_task (first call of (4096, 1000) after (64, 10)'s:
+# 1.01 s with a prange loop, 0.59 s so; measured with /tmp/cold_ce3.py).
 
 
 @njit(cache=True)
