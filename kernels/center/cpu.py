@@ -90,7 +90,7 @@ def _center_rows(x2, out2):
 
 # On the threads (kernels/cpu/_native): each layout's task function, a C callback compiled once, taken task by
 # task by the threads, so that a thread on a core shared with another process does only the tasks it gets to
-# (a prange loop's fixed half per thread left center of 10^7 floats 3.8x its quiet time with a core busy).
+# (a prange loop's schedule gives each thread a fixed share, which waits where its thread's core is shared).
 # A task gets its out and args: x's address, then the layout's sizes, the pass (0: sums, 1: subtraction) and
 # the float64 partial sums' address, then the addresses of hi and lo (filled between the passes).
 
