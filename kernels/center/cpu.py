@@ -10,14 +10,12 @@ values is as good as NumPy's pairwise sum. The float32 subtraction is done as
 the result is as if subtracted in float64 and rounded once — at float32 speed.
 """
 
-from functools import lru_cache
-
 import numpy as np
 from numba import carray, config, njit
 
 from .layout import center_by_layout
 from ..cpu import _alloc
-from ..cpu._native import native, pointer, run_tasks, runner, task_block, task_types
+from ..cpu._native import pointer, run_tasks, runner, task_block, task_entry
 from ..cpu._simd import LANES, load, store
 from ..cpu._threads import PARALLEL_MIN_ELEMENTS
 
@@ -95,11 +93,6 @@ def _center_rows(x2, out2):
 # the float64 partial sums' address, then the addresses of hi and lo (filled between the passes).
 
 
-@lru_cache(maxsize=None)
-def _entry(task_function, dtype) -> int:
-    return native(task_function, task_types(dtype))
-
-
 def _rows_task(out, args, task):
     """Row `task` of x (rows, n) centered into out."""
     rows, n = args[1], args[2]
@@ -159,7 +152,7 @@ def _center_flat(x, out):
         _center_row(x, out)
         return
     chunks = max(config.NUMBA_NUM_THREADS, -(-x.size // _CHUNK))
-    if _center_flat_tasks(x, out, np.empty(chunks), np.empty(2, x.dtype), _entry(_flat_task, x.dtype), runner()):
+    if _center_flat_tasks(x, out, np.empty(chunks), np.empty(2, x.dtype), task_entry(_flat_task, x.dtype), runner()):
         raise MemoryError("center: a task failed")
 
 
@@ -288,7 +281,7 @@ def _center3(x3, out3):
             _center_flat(x2[0], out2[0])
         elif not parallel:
             _center_rows(x2, out2)
-        elif _center_rows_tasks(x2, out2, _entry(_rows_task, x2.dtype), runner()):
+        elif _center_rows_tasks(x2, out2, task_entry(_rows_task, x2.dtype), runner()):
             raise MemoryError("center: a task failed")
     else:
         rows_per_block = max(1, _CHUNK // inner)
@@ -298,7 +291,7 @@ def _center3(x3, out3):
             blocks = -(-red // rows_per_block)
             hi, lo = np.empty((outer, inner), x3.dtype), np.empty((outer, inner), x3.dtype)
             if _center_columns(x3, rows_per_block, out3, np.empty((outer, blocks, inner)), hi, lo,
-                               _entry(_columns_task, x3.dtype), runner()):
+                               task_entry(_columns_task, x3.dtype), runner()):
                 raise MemoryError("center: a task failed")
 
 

@@ -23,12 +23,10 @@ The plan is GotoBLAS's, kept small:
 - Tiles that run past n or m go through small zero-padded copies (in _rows).
 """
 
-from functools import lru_cache
-
 import numpy as np
 from numba import carray, config, njit
 
-from ._native import native, pointer, run_tasks, runner, task_block, task_types
+from ._native import pointer, run_tasks, runner, task_block, task_entry
 from ._wide import at_least, lanes, load, mul_add, splat, splat_at, store
 
 MR = 6
@@ -211,11 +209,6 @@ def _task_entry(parts, args, task):
     return 0
 
 
-@lru_cache(maxsize=None)
-def _entry(dtype) -> int:
-    return native(_task_entry, task_types(dtype))
-
-
 # The GEMM's one driver, compiled once a dtype whatever the layouts of a and b. Its tasks run _task_entry through
 # its address (_native): Numba optimizes and compiles to machine code every function a compiled function calls
 # once more inside it (2.0 s of a cold first call when a prange loop called the task's code directly).
@@ -304,7 +297,7 @@ def gemm(a, b, bias, apply_relu, out):
     parts = out.reshape(1, n, m) if k_parts == 1 else np.empty((k_parts, n, m), out.dtype)
     tasks = -(-n // chunk_rows) * panel_groups * k_parts
     if _tasks(*_elements(a), k, b_elements, b_rs, b_cs, m, pack_in_tasks, packed, padded_bias, parts, chunk_rows,
-              panel_groups, apply_relu, tasks, _entry(out.dtype), runner() if tasks > 1 else 0):
+              panel_groups, apply_relu, tasks, task_entry(_task_entry, out.dtype), runner() if tasks > 1 else 0):
         raise MemoryError("gemm: a task failed (out of memory for its edge tiles' copies)")
     if k_parts > 1:  # NumPy's sum: nothing more for Numba to compile
         np.sum(parts, axis=0, out=out)

@@ -18,7 +18,8 @@ takes runs of the tasks not yet taken from an atomic counter until none is left.
     failed = run_tasks(runner(), block, tasks)                       # runner 0: the tasks on this thread
 
 A task function ``_task(out, args, task)`` gets its output array's pointer (which also carries the
-dtype it is compiled for), the int64 arguments (addresses become arrays again with ``pointer`` and
+dtype it is compiled for; where the output is float64 whatever the input, as the cross-entropy's
+losses, or there are several, as in a long row's passes, another array of that dtype), the int64 arguments (addresses become arrays again with ``pointer`` and
 ``numba.carray``) and its task number, and returns 0, or 1 where its work raised (it catches: an
 exception cannot cross a C callback). Only the work belongs in its ``try``: what a try block holds
 compiles slower (the GEMM's task took 3.4 s to compile with its argument reads inside, 2.3 s
@@ -155,7 +156,7 @@ def _take_tasks(arrays, dims, steps, block):
     tasks, calls = block[_TASKS], block[_CALLS]
     failed = 0
     while True:
-        run = max(1, (tasks - block[_NEXT]) // (2 * calls))
+        run = max(1, (tasks - block[_NEXT]) // (2 * calls))  # a plain read: only the run's length depends on it
         first = _take(block, run)
         if first >= tasks:
             break
@@ -182,6 +183,12 @@ def runner() -> int:
 def task_types(dtype) -> tuple:
     """A task function's argument types (out, args, task) for an out of dtype: what native() compiles it for."""
     return (types.CPointer(numba.from_dtype(np.dtype(dtype))), types.CPointer(types.int64), types.int64)
+
+
+@lru_cache(maxsize=None)
+def task_entry(task_function, dtype) -> int:
+    """The address of task_function(out, args, task) compiled for an out of dtype, compiled on first use."""
+    return native(task_function, task_types(dtype))
 
 
 # A task block, int64: the entry's address, a failed flag, out's address, the arguments' address (they follow the

@@ -10,14 +10,12 @@ nothing and are left out of the mean's count.
 """
 
 import math
-from functools import lru_cache
-
 
 import numpy as np
 from numba import carray, njit
 
 from ..cpu import _alloc
-from ..cpu._native import native, pointer, run_tasks, runner, task_block, task_types
+from ..cpu._native import pointer, run_tasks, runner, task_block, task_entry
 from ..cpu._math import exp_nonpositive, exp_nonpositive32, row_max
 
 _PARALLEL_MIN_ELEMENTS = 1 << 16  # below this the rows go on one thread (waking the team costs more)
@@ -176,11 +174,6 @@ def _loss_task(logits, args, task):
     return 0
 
 
-@lru_cache(maxsize=None)
-def _loss_entry(dtype) -> int:
-    return native(_loss_task, task_types(dtype))
-
-
 @njit(cache=True)
 def _cross_entropy_tasks(logits, labels, ignore_index, losses, lse, partial, chunk, entry, runner):
     """_loss_task for every chunk of rows, on the threads; partial (chunks, 2) takes each chunk's total and
@@ -209,7 +202,7 @@ def cross_entropy(logits, labels, reduction, ignore_index):
     else:
         logits = np.ascontiguousarray(logits)  # the tasks read it by address
         total, count, failed = _cross_entropy_tasks(logits, np.ascontiguousarray(labels), ignore_index, losses, lse,
-                                                    np.empty((-(-n // chunk), 2)), chunk, _loss_entry(logits.dtype),
+                                                    np.empty((-(-n // chunk), 2)), chunk, task_entry(_loss_task, logits.dtype),
                                                     runner())
         if failed:
             raise MemoryError("cross_entropy: a chunk of rows failed (out of memory for its exponentials)")
@@ -367,11 +360,6 @@ def _cross_entropy_backward_tasks(logits, labels, ignore_index, scales, lse, gra
     return run_tasks(runner, block, (n + chunk - 1) // chunk)
 
 
-@lru_cache(maxsize=None)
-def _grad_entry(dtype) -> int:
-    return native(_grad_task, task_types(dtype))
-
-
 _NO_LSE = np.zeros(0, np.float64)
 
 
@@ -393,6 +381,6 @@ def cross_entropy_backward(grad_y, logits, labels, reduction, ignore_index, lse=
     chunk = _chunk_rows(logits.shape[1])
     threads = runner() if logits.size >= _PARALLEL_MIN_ELEMENTS else 0
     if _cross_entropy_backward_tasks(np.ascontiguousarray(logits), np.ascontiguousarray(labels), ignore_index, scales,
-                                     lse, grad, chunk, _grad_entry(logits.dtype), threads):
+                                     lse, grad, chunk, task_entry(_grad_task, logits.dtype), threads):
         raise MemoryError("cross_entropy_backward: a chunk of rows failed (out of memory for its exponentials)")
     return grad

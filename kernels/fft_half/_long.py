@@ -24,7 +24,7 @@ import numpy as np
 from numba import carray, njit
 
 from ..cpu import _alloc
-from ..cpu._native import native, pointer, run_tasks, runner, task_block, task_types
+from ..cpu._native import pointer, run_tasks, runner, task_block, task_entry
 from ._plan import MAX_DIRECT_PRIME, _factorize, _stockham_plan, complex_length
 from ._stages import stockham
 from ..cpu._simd import LANES, load, load_pairs, reverse, store, store_pairs, store_tile
@@ -393,11 +393,6 @@ def _pass_task(floats, args, task):
     return 0
 
 
-@lru_cache(maxsize=None)
-def _entry(dtype) -> int:
-    return native(_pass_task, task_types(dtype))
-
-
 @njit(cache=True)
 def _run_pass(block, args, kind, tasks, p, ar, ai, br, bi, flag, runner):
     """Pass `kind` in `tasks` tasks over P = p, A = (ar, ai), B = (br, bi), on the threads where runner is
@@ -523,7 +518,7 @@ def fft_half(x, y):
     """y (B, n // 2) complex = fft_half of x (B, n) float, for long rows."""
     n = x.shape[1]
     if _forward_rows(np.ascontiguousarray(x), y.view(x.dtype), *long_plan(n, x.dtype), *_scratch(n, x.dtype),
-                     _entry(x.dtype), runner()):
+                     task_entry(_pass_task, x.dtype), runner()):
         raise MemoryError("fft_half: a task of a long row's pass failed (out of memory for its scratch)")
 
 
@@ -531,5 +526,5 @@ def fft_half_backward(grad_y, grad_x):
     """grad_x (B, n) from grad_y (B, n // 2) complex, for long rows."""
     n = grad_x.shape[1]
     if _backward_rows(np.ascontiguousarray(grad_y).view(grad_x.dtype), grad_x, *long_plan(n, grad_x.dtype),
-                      *_scratch(n, grad_x.dtype), _entry(grad_x.dtype), runner()):
+                      *_scratch(n, grad_x.dtype), task_entry(_pass_task, grad_x.dtype), runner()):
         raise MemoryError("fft_half_backward: a task of a long row's pass failed (out of memory for its scratch)")

@@ -16,13 +16,11 @@ a block: _stages). Where the speed comes from:
   get to them: _native.run_tasks), each with its own scratch.
 """
 
-from functools import lru_cache
-
 import numpy as np
 from numba import carray, config, njit
 
 from ..cpu import _alloc
-from ..cpu._native import native, pointer, run_tasks, runner, task_block, task_types
+from ..cpu._native import pointer, run_tasks, runner, task_block, task_entry
 from . import _long
 from ._plan import bluestein_tables, complex_length, plan, views
 from ._stages import transform
@@ -289,12 +287,6 @@ def _backward_task_bluestein(grad_x, args, task):
     return 0
 
 
-@lru_cache(maxsize=None)
-def _entry(task_function, dtype) -> int:
-    """The address of task_function compiled for dtype's rows (_native.native)."""
-    return native(task_function, task_types(dtype))
-
-
 @njit(cache=True)
 def _run(src, dst, n, tasks, ints, floats, entry, runner):
     """entry's tasks over src and dst (C-contiguous: read by address): on the threads where runner is
@@ -307,7 +299,7 @@ def _run(src, dst, n, tasks, ints, floats, entry, runner):
 
 def _in_tasks(task_function, src, dst, n, tasks, ints, floats):
     """task_function's tasks, on the threads where tasks > 1."""
-    if _run(src, dst, n, tasks, ints, floats, _entry(task_function, src.dtype), runner() if tasks > 1 else 0):
+    if _run(src, dst, n, tasks, ints, floats, task_entry(task_function, src.dtype), runner() if tasks > 1 else 0):
         raise MemoryError(f"fft_half: a task of {task_function.__name__} failed (out of memory for its scratch)")
 
 

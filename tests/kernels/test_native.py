@@ -41,10 +41,10 @@ def test_every_task_runs_once_through_the_address(rng, threads):
     src = np.abs(rng.standard_normal(1001)) + 0.5
     dst = np.full_like(src, np.nan)
     runner = _native.runner() if threads else 0
-    assert _run(runner, _native.native(_square, _native.task_types(np.float64)), src, dst) == 0
+    assert _run(runner, _native.task_entry(_square, np.float64), src, dst) == 0
     np.testing.assert_array_equal(dst, src * src)
     counts = np.zeros(5000)
-    assert _run(runner, _native.native(_tally, _native.task_types(np.float64)), counts, counts) == 0
+    assert _run(runner, _native.task_entry(_tally, np.float64), counts, counts) == 0
     np.testing.assert_array_equal(counts, 1)
 
 
@@ -53,7 +53,7 @@ def test_a_task_that_raises_is_reported_and_the_others_run(rng, threads):
     src = np.abs(rng.standard_normal(300)) + 0.5
     src[[7, 250]] *= -1
     dst = np.full_like(src, np.nan)
-    assert _run(_native.runner() if threads else 0, _native.native(_square, _native.task_types(np.float64)), src,
+    assert _run(_native.runner() if threads else 0, _native.task_entry(_square, np.float64), src,
                 dst) != 0
     ok = np.ones(src.size, bool)
     ok[[7, 250]] = False
@@ -67,7 +67,7 @@ def test_the_threads_run_under_a_thread_limit(rng):
     import kernels
 
     with kernels.limit_threads(1):
-        assert _run(_native.runner(), _native.native(_square, _native.task_types(np.float64)), src, dst) == 0
+        assert _run(_native.runner(), _native.task_entry(_square, np.float64), src, dst) == 0
     np.testing.assert_array_equal(dst, src * src)
 
 
@@ -94,12 +94,16 @@ def _fails(out, args, task):
     return 1
 
 
+def _failing_entry(task_function, dtype):
+    """What a kernel gets in place of its task function's entry: _fails, compiled for the same dtype."""
+    return _native.task_entry(_fails, dtype)
+
+
 @pytest.mark.parametrize("rows", [512, 16])  # the threads' path, and the chunks on this thread
 def test_cross_entropy_backward_raises_when_a_task_fails(monkeypatch, rng, rows):
     logits, labels = rng.standard_normal((rows, 300)).astype(np.float32), rng.integers(0, 300, rows)
     assert (logits.size >= cross_entropy_cpu._PARALLEL_MIN_ELEMENTS) == (rows == 512)
-    failing = _native.native(_fails, _native.task_types(np.float32))
-    monkeypatch.setattr(cross_entropy_cpu, "_grad_entry", lambda dtype: failing)
+    monkeypatch.setattr(cross_entropy_cpu, "task_entry", _failing_entry)
     with pytest.raises(MemoryError, match="cross_entropy_backward: a chunk of rows failed"):
         cross_entropy_cpu.cross_entropy_backward(np.float32(1), logits, labels, "mean", -100)
 
@@ -108,7 +112,7 @@ def test_cross_entropy_backward_raises_when_a_task_fails(monkeypatch, rng, rows)
 def test_fft_raises_when_a_task_fails(monkeypatch, rng, rows):
     x = rng.standard_normal((rows, 1000)).astype(np.float32)
     assert (fft_cpu._tasks(*x.shape) > 1) == (rows == 64)
-    monkeypatch.setattr(fft_cpu, "_entry", lambda task_function, dtype: _native.native(_fails, _native.task_types(dtype)))
+    monkeypatch.setattr(fft_cpu, "task_entry", _failing_entry)
     with pytest.raises(MemoryError, match="a task of _forward_task failed"):
         fft_cpu.fft_half(x)
     with pytest.raises(MemoryError, match="a task of _backward_task failed"):
@@ -118,7 +122,7 @@ def test_fft_raises_when_a_task_fails(monkeypatch, rng, rows):
 @pytest.mark.skipif(not _gemm.available(), reason="our GEMM runs where Numba targets AVX-512")
 def test_gemm_raises_when_a_task_fails(monkeypatch, rng):
     a, b = rng.standard_normal((300, 200)).astype(np.float32), rng.standard_normal((200, 100)).astype(np.float32)
-    monkeypatch.setattr(_gemm, "_entry", lambda dtype: _native.native(_fails, _native.task_types(dtype)))
+    monkeypatch.setattr(_gemm, "task_entry", _failing_entry)
     with pytest.raises(MemoryError, match="gemm: a task failed"):
         _gemm.gemm(a, b, None, False, np.empty((300, 100), np.float32))
 
@@ -141,8 +145,7 @@ def test_center_raises_when_a_task_fails(monkeypatch, rng, shape, axis):
 
     x = rng.standard_normal(shape).astype(np.float32)
     assert x.size >= center_cpu.PARALLEL_MIN_ELEMENTS
-    monkeypatch.setattr(center_cpu, "_entry", lambda task_function, dtype: _native.native(_fails,
-                                                                                           _native.task_types(dtype)))
+    monkeypatch.setattr(center_cpu, "task_entry", _failing_entry)
     with pytest.raises(MemoryError, match="center: a task failed"):
         center_cpu.center(x, None if axis is None else (axis,))
 
@@ -153,7 +156,7 @@ def test_long_rows_raise_when_a_task_fails(monkeypatch, rng, n):
 
     x = rng.standard_normal((2, n)).astype(np.float32)
     assert _long.is_long(n)
-    monkeypatch.setattr(_long, "_entry", lambda dtype: _native.native(_fails, _native.task_types(dtype)))
+    monkeypatch.setattr(_long, "task_entry", _failing_entry)
     with pytest.raises(MemoryError, match="fft_half: a task of a long row's pass failed"):
         fft_cpu.fft_half(x)
     with pytest.raises(MemoryError, match="fft_half_backward: a task of a long row's pass failed"):
