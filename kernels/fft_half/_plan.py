@@ -12,11 +12,16 @@ MAX_DIRECT_PRIME = 31  # a prime factor above this: Bluestein for the whole leng
 
 
 def _factorize(m: int) -> list:
-    radices = []
-    while m % 4 == 0:
-        radices.append(4)
-        m //= 4
-    p = 2
+    """m's radices, stage by stage: its factor 2^k as radix 8 (fewest stages, each a pass over the block)
+    with 4s or a 2 for what is left, k = 1: 2, 2: 4, 4: 4 4, 3j + 1: 8 (j - 1 times) 4 4, 3j + 2: 8 (j times)
+    4; then the odd primes, smallest first."""
+    k = (m & -m).bit_length() - 1
+    m >>= k
+    eights, rest = divmod(k, 3)
+    if rest == 1 and eights:
+        eights, rest = eights - 1, 4  # 8 * 2 as 4 * 4
+    radices = [8] * eights + {0: [], 1: [2], 2: [4], 4: [4, 4]}[rest]
+    p = 3
     while m > 1:
         while m % p == 0:
             radices.append(p)

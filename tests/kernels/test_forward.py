@@ -103,6 +103,25 @@ def test_fft_half_lengths(n, rng):
     assert rel_err(kernels.fft_half(x64.astype(np.float32)), reference.fft_half(x64.astype(np.float32).astype(np.float64))) <= 2e-5
 
 
+# Complex lengths m = n / 2 through each way _plan._factorize cuts 2^k into radices 8, 4 and 2 (k = 3j: 8s;
+# 3j + 1: 8s and 4 4, or 2; 3j + 2: 8s and 4), alone and with odd factors; forward and backward in float64.
+@pytest.mark.parametrize("m", [2, 4, 8, 16, 32, 64, 128, 256, 1024, 2048, 8192, 8 * 7, 16 * 3 * 5, 128 * 9])
+def test_fft_half_radix_8_lengths(m, rng):
+    x = rng.standard_normal((3, 2 * m))
+    g = rng.standard_normal((3, m)) + 1j * rng.standard_normal((3, m))
+    assert rel_err(kernels.fft_half(x), reference.fft_half(x)) <= 1e-12
+    (expected,) = reference.fft_half_backward(g, None, x)
+    assert rel_err(kernels.fft_half_backward(g, None, x)[0], expected) <= 1e-12
+
+
+def test_factorize_takes_radix_8_first():
+    from kernels.fft_half._plan import _factorize
+
+    assert _factorize(2**11) == [8, 8, 8, 4] and _factorize(2**10) == [8, 8, 4, 4] and _factorize(2**9) == [8] * 3
+    assert _factorize(2) == [2] and _factorize(16) == [4, 4] and _factorize(1000) == [8, 5, 5, 5]
+    assert _factorize(7 * 9 * 2**7) == [8, 4, 4, 3, 3, 7] and _factorize(1) == []
+
+
 # Batches of many rows: whole blocks of 8 rows and a partial last one, one thread and two.
 @pytest.mark.parametrize("rows", [8, 21, 67])
 @pytest.mark.parametrize("n", [6, 37, 250, 997, 1000, 1024])
