@@ -138,7 +138,8 @@ def _center_flat_tasks(x, out, partial, split, entry, runner):
     Returns nonzero where a task failed."""
     n, chunks = x.size, partial.size
     block, args = task_block(entry, out.ctypes.data, np.int64(6))
-    args[0], args[1], args[2], args[3], args[4], args[5] = x.ctypes.data, n, chunks, 0, partial.ctypes.data, split.ctypes.data
+    args[0], args[1], args[2], args[3] = x.ctypes.data, n, chunks, 0
+    args[4], args[5] = partial.ctypes.data, split.ctypes.data
     if run_tasks(runner, block, chunks):
         return 1
     split[0], split[1] = _split(_sum(partial, np.int64(0), chunks) / n, x)  # not a literal 0 (kernels/cpu/__init__)

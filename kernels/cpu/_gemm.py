@@ -18,8 +18,8 @@ The plan is GotoBLAS's, kept small:
 - Threads take tasks: a chunk of rows of C, or with fewer than MIN_TASKS chunks all rows and a
   run of panels, which the task packs itself; a task holds every k-block of its part of C, so no
   thread waits for another until the end (the threads take tasks as they get to them,
-  _native.run_tasks, so a busy core slows only the tasks its thread took). With too few panels and a long k (x.T @ g for a narrow layer), k itself is split
-  and the parts summed.
+  _native.run_tasks, so a busy core slows only the tasks its thread took). With too few panels
+  and a long k (x.T @ g for a narrow layer), k itself is split and the parts summed.
 - Tiles that run past n or m go through small zero-padded copies (in _rows).
 """
 
@@ -188,7 +188,8 @@ def _rows(a, a_rs, a_cs, packed, bias, out, r_lo, r_hi, k_lo, k_hi, j_lo, j_hi, 
 def _task_entry(parts, args, task):
     """Task `task` of _tasks (a C callback, _native): parts[p] for its chunk of rows, run of panels and part p of
     k; args as _tasks writes them. Returns 0, or 1 where it raised."""
-    a_size, a_rs, a_cs, k, b_size, b_rs, b_cs, m = args[1], args[2], args[3], args[4], args[6], args[7], args[8], args[9]
+    a_size, a_rs, a_cs, k = args[1], args[2], args[3], args[4]
+    b_size, b_rs, b_cs, m = args[6], args[7], args[8], args[9]
     pack, panels, nr, k_parts, n, chunk_rows, panel_groups, apply_relu = (args[10], args[12], args[13], args[15],
                                                                           args[16], args[17], args[18], args[19])
     a_, b_ = carray(pointer(args[0], parts), a_size), carray(pointer(args[5], parts), b_size)
@@ -226,7 +227,8 @@ def _tasks(a, a_rs, a_cs, k, b, b_rs, b_cs, m, pack, packed, bias, parts, chunk_
     args[0], args[1], args[2], args[3], args[4] = a.ctypes.data, a.size, a_rs, a_cs, k
     args[5], args[6], args[7], args[8], args[9] = b.ctypes.data, b.size, b_rs, b_cs, m
     args[10], args[11], args[12], args[13] = pack, packed.ctypes.data, packed.shape[0], packed.shape[2]
-    args[14], args[15], args[16], args[17], args[18], args[19] = bias.ctypes.data, k_parts, n, chunk_rows, panel_groups, apply_relu
+    args[14], args[15], args[16] = bias.ctypes.data, k_parts, n
+    args[17], args[18], args[19] = chunk_rows, panel_groups, apply_relu
     return run_tasks(runner, block, tasks)
 
 

@@ -13,14 +13,14 @@ until it is scheduled again. A driver instead fills a task block and calls run_t
 the threading layer's parallel_for (the C function a prange loop calls) with _take_tasks: each thread
 takes runs of the tasks not yet taken from an atomic counter until none is left.
 
-    block, args = task_block(entry, out.ctypes.data, np.int64(3))   # entry = native(_task, task_types(dtype))
+    block, args = task_block(task_entry(_task, dtype), out.ctypes.data, np.int64(3))
     args[0], args[1], args[2] = x.ctypes.data, x.shape[0], x.shape[1]
     failed = run_tasks(runner(), block, tasks)                       # runner 0: the tasks on this thread
 
 A task function ``_task(out, args, task)`` gets its output array's pointer (which also carries the
 dtype it is compiled for; where the output is float64 whatever the input, as the cross-entropy's
-losses, or there are several, as in a long row's passes, another array of that dtype), the int64 arguments (addresses become arrays again with ``pointer`` and
-``numba.carray``) and its task number, and returns 0, or 1 where its work raised (it catches: an
+losses, or there are several, as in a long row's passes, another array of that dtype), the int64
+arguments (addresses become arrays again with ``pointer`` and ``numba.carray``) and its task number, and returns 0, or 1 where its work raised (it catches: an
 exception cannot cross a C callback). Only the work belongs in its ``try``: what a try block holds
 compiles slower (the GEMM's task took 3.4 s to compile with its argument reads inside, 2.3 s
 without; measured).

@@ -201,9 +201,9 @@ def cross_entropy(logits, labels, reduction, ignore_index):
         total, count = _cross_entropy_serial(logits, labels, ignore_index, losses, lse, chunk)
     else:
         logits = np.ascontiguousarray(logits)  # the tasks read it by address
+        entry = task_entry(_loss_task, logits.dtype)
         total, count, failed = _cross_entropy_tasks(logits, np.ascontiguousarray(labels), ignore_index, losses, lse,
-                                                    np.empty((-(-n // chunk), 2)), chunk, task_entry(_loss_task, logits.dtype),
-                                                    runner())
+                                                    np.empty((-(-n // chunk), 2)), chunk, entry, runner())
         if failed:
             raise MemoryError("cross_entropy: a chunk of rows failed (out of memory for its exponentials)")
     if reduction == "none":

@@ -160,8 +160,8 @@ def _twiddle_into_tiles(ar, ai, g, gr, gi, lr, li, tiles_r, tiles_i):
 
 @njit(cache=True)
 def _columns(pairs, sr, si, interleaved, br, bi, fs, task, tasks):
-    """Task `task` of `tasks` of pass 1: B[t2, k1] = w_m^(t2 k1) sum_t1 z[m2 t1 + t2] w_m1^(t1 k1), as br, bi (m,) each, laid
-    out [k1 // 2 LANES, t2, k1 % 2 LANES]: pass 2 reads each of its blocks as one contiguous run.
+    """Task `task` of `tasks` of pass 1: B[t2, k1] = w_m^(t2 k1) sum_t1 z[m2 t1 + t2] w_m1^(t1 k1), as br, bi
+    (m,) each, laid out [k1 // 2 LANES, t2, k1 % 2 LANES]: pass 2 reads each of its blocks as one contiguous run.
 
     z: the interleaved (re, im) floats `pairs` (2m,) if `interleaved`, else (sr, si), each (m,).
     Two groups of LANES columns at a time, so that each read takes whole 64-byte cache lines.
