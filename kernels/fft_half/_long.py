@@ -349,48 +349,13 @@ def _join_pairs(zr, zi, pairs, c):
         pairs[2 * t], pairs[2 * t + 1] = zr[t], zi[t]
 
 
-# Two real rows of odd length n, x0 and x1, go through one complex FFT, of z = x0 + i x1: with Z_n = Z_0,
-# X0_k = (Z_k + conj(Z_(n-k))) / 2 and X1_k = (Z_k - conj(Z_(n-k))) / 2i. Backward, grad_x = Re FFT(c), c = conj(g)
-# padded to n, is FFT(h), h_k = (c_k + conj(c_(n-k))) / 2 (Hermitian: its FFT is real), so one FFT of h0 + i h1
-# gives both rows' gradients as its real and imaginary parts.
-
-
-@njit(cache=True)
-def _unpack_two(zr, zi, y0, y1, c):
-    """y0, y1 (as (re, im) floats) = the first n // 2 coefficients of x0 and x1, from Z (n,); chunk c."""
-    n = zr.shape[0]
-    h = zr.dtype.type(0.5)
-    for k in range(c * _CHUNK, min((c + 1) * _CHUNK, n // 2)):
-        j = n - k if k else 0
-        y0[2 * k], y0[2 * k + 1] = h * (zr[k] + zr[j]), h * (zi[k] - zi[j])
-        y1[2 * k], y1[2 * k + 1] = h * (zi[k] + zi[j]), h * (zr[j] - zr[k])
-
-
-@njit(cache=True)
-def _pack_two(g0, g1, zr, zi, c):
-    """z = h0 + i h1 (n,) from g0, g1 (as (re, im) floats, (2 (n // 2),)); chunk c."""
-    n, half = zr.shape[0], g0.shape[0] // 2
-    h = zr.dtype.type(0.5)
-    zero = zr.dtype.type(0)
-    for k in range(c * _CHUNK, min((c + 1) * _CHUNK, n)):
-        j = n - k if k else 0
-        # c_k = conj(g_k) for k < n // 2, else 0; h_k = (c_k + conj(c_j)) / 2
-        a0r, a0i = (g0[2 * k], -g0[2 * k + 1]) if k < half else (zero, zero)
-        a1r, a1i = (g1[2 * k], -g1[2 * k + 1]) if k < half else (zero, zero)
-        b0r, b0i = (g0[2 * j], g0[2 * j + 1]) if j < half else (zero, zero)
-        b1r, b1i = (g1[2 * j], g1[2 * j + 1]) if j < half else (zero, zero)
-        h0r, h0i, h1r, h1i = h * (a0r + b0r), h * (a0i + b0i), h * (a1r + b1r), h * (a1i + b1i)
-        zr[k], zi[k] = h0r - h1i, h0i + h1r
-
-
 # --- the passes as tasks (kernels/cpu/_native): one C callback for all of them, compiled once ---
 
 # Each call of a pass names its operands in args: a pairs array P (interleaved (re, im) floats), two (re, im)
 # pairs of arrays A and B, and a flag; which of them a pass reads and writes is in _pass_task.
 # The passes' numbers and the flags are NumPy integers: as Python literals, each value passed would compile the
 # callee once more (kernels/cpu/__init__).
-_COLUMNS, _ROWS, _CHIRP_IN, _TIMES_KERNEL, _CHIRP_OUT, _UNPACK, _PACK, _SPLIT, _JOIN, _UNPACK_TWO, _PACK_TWO = (
-    np.int64(k) for k in range(11))
+_COLUMNS, _ROWS, _CHIRP_IN, _TIMES_KERNEL, _CHIRP_OUT, _UNPACK, _PACK, _SPLIT, _JOIN = (np.int64(k) for k in range(9))
 _NO, _YES = np.int64(0), np.int64(1)  # the flag: P interleaved (columns) or written (rows)
 _ARGS = 15  # ints, size, floats, size, pass, tasks, P, size, A re, im, size, B re, im, size, flag
 
@@ -421,12 +386,8 @@ def _pass_task(floats, args, task):
             _pack_backward(p, hr, hi, ar, ai, task)
         elif kind == _SPLIT:
             _split_pairs(p, ar, ai, task)
-        elif kind == _JOIN:
-            _join_pairs(ar, ai, p, task)
-        elif kind == _UNPACK_TWO:  # B's re: the second row
-            _unpack_two(ar, ai, p, br, task)
         else:
-            _pack_two(p, br, ar, ai, task)
+            _join_pairs(ar, ai, p, task)
     except Exception:  # noqa: BLE001
         return 1
     return 0
@@ -471,33 +432,22 @@ def _bluestein(block, args, m1, m2, zr, zi, br, bi, ur, ui, vr, vi, runner):
 
 
 @njit(cache=True)
-def _odd_rows_forward(block, args, m1, m2, x, y, r, zr, zi, br, bi, ur, ui, vr, vi, runner):
-    """Rows r and r + 1 of x (B, n), n odd, or row r alone if it is the last, into y: the complex FFT of
-    z = x_r + i x_(r + 1), by Bluestein, then each row's half (_unpack_two). Returns nonzero where a task failed."""
-    n = x.shape[1]
-    two = r + 1 < x.shape[0]
-    for t in range(n):
-        zr[t], zi[t] = x[r, t], (x[r + 1, t] if two else 0)
-    if _bluestein(block, args, m1, m2, zr, zi, br, bi, ur, ui, vr, vi, runner):
-        return 1
-    if two:
-        return _run_pass(block, args, _UNPACK_TWO, _chunks(n // 2), y[r], zr, zi, y[r + 1], y[r + 1], _NO, runner)
-    none = x[0, :0]
-    return _run_pass(block, args, _JOIN, _chunks(n // 2), y[r], zr[: n // 2], zi[: n // 2], none, none, _NO, runner)
-
-
-@njit(cache=True)
 def _forward_rows(x, y, ints, floats, zr, zi, br, bi, ur, ui, vr, vi, entry, runner):
     """y (B, 2 (n // 2)) floats = fft_half of x (B, n), one row at a time, each pass on the threads; scratch:
     _scratch(). Returns nonzero where a task failed."""
     bluestein, m1, m2 = ints[0] != 0, ints[1], ints[2]  # long_plan's; not long_views: that compiles in the task only
     block, args = task_block(entry, floats.ctypes.data, np.int64(_ARGS))
     args[0], args[1], args[2], args[3] = ints.ctypes.data, ints.size, floats.ctypes.data, floats.size
-    rows, n = x.shape
+    n = x.shape[1]
     none = x[0, :0]
-    for r in range(rows):
-        if n % 2 == 1:  # odd n: the complex FFT of x itself, always Bluestein (odd m never splits), two rows at once
-            if r % 2 == 0 and _odd_rows_forward(block, args, m1, m2, x, y, r, zr, zi, br, bi, ur, ui, vr, vi, runner):
+    for r in range(x.shape[0]):
+        if n % 2 == 1:  # odd n: the complex FFT of x itself, always Bluestein (odd m never splits)
+            for t in range(n):
+                zr[t], zi[t] = x[r, t], 0
+            if _bluestein(block, args, m1, m2, zr, zi, br, bi, ur, ui, vr, vi, runner):
+                return 1
+            if _run_pass(block, args, _JOIN, _chunks(n // 2), y[r], zr[: n // 2], zi[: n // 2], none, none, _NO,
+                         runner):
                 return 1
             continue
         if bluestein:
@@ -511,46 +461,27 @@ def _forward_rows(x, y, ints, floats, zr, zi, br, bi, ur, ui, vr, vi, entry, run
 
 
 @njit(cache=True)
-def _odd_rows_backward(block, args, m1, m2, g, grad_x, r, zr, zi, br, bi, ur, ui, vr, vi, runner):
-    """grad_x rows r and r + 1 (or r alone, the last) from g (B, 2 (n // 2)), n odd: one FFT of h_r + i h_(r + 1)
-    (_pack_two), by Bluestein, its real and imaginary parts the two rows. Returns nonzero where a task failed."""
-    rows, n = grad_x.shape
-    half = n // 2
-    two = r + 1 < rows
-    if two:
-        if _run_pass(block, args, _PACK_TWO, _chunks(n), g[r], zr, zi, g[r + 1], g[r + 1], _NO, runner):
-            return 1
-    else:
-        none = g[0, :0]
-        if _run_pass(block, args, _SPLIT, _chunks(half), g[r], zr[:half], zi[:half], none, none, _NO, runner):
-            return 1
-        for t in range(n):  # z = conj(g) padded to n
-            zi[t] = -zi[t] if t < half else 0
-            if t >= half:
-                zr[t] = 0
-    if _bluestein(block, args, m1, m2, zr, zi, br, bi, ur, ui, vr, vi, runner):
-        return 1
-    for t in range(n):
-        grad_x[r, t] = zr[t]
-        if two:
-            grad_x[r + 1, t] = zi[t]
-    return 0
-
-
-@njit(cache=True)
 def _backward_rows(g, grad_x, ints, floats, zr, zi, br, bi, ur, ui, vr, vi, entry, runner):
     """grad_x (B, n) from g (B, 2 (n // 2)) floats, one row at a time, each pass on the threads; scratch:
     _scratch(). Returns nonzero where a task failed."""
     bluestein, m1, m2 = ints[0] != 0, ints[1], ints[2]  # long_plan's; not long_views: that compiles in the task only
     block, args = task_block(entry, floats.ctypes.data, np.int64(_ARGS))
     args[0], args[1], args[2], args[3] = ints.ctypes.data, ints.size, floats.ctypes.data, floats.size
-    rows, n = grad_x.shape
+    n = grad_x.shape[1]
+    half = n // 2
     none = g[0, :0]
-    for r in range(rows):
-        if n % 2 == 1:  # grad_x_t = Re(sum_k conj(g_k) w^(kt)): the FFT of conj(g) padded to n; two rows at once
-            if r % 2 == 0 and _odd_rows_backward(block, args, m1, m2, g, grad_x, r, zr, zi, br, bi, ur, ui, vr, vi,
-                                                 runner):
+    for r in range(g.shape[0]):
+        if n % 2 == 1:  # grad_x_t = Re(sum_k conj(g_k) w^(kt)): the FFT of conj(g) padded to n
+            if _run_pass(block, args, _SPLIT, _chunks(half), g[r], zr[:half], zi[:half], none, none, _NO, runner):
                 return 1
+            for t in range(n):
+                zi[t] = -zi[t] if t < half else 0
+                if t >= half:
+                    zr[t] = 0
+            if _bluestein(block, args, m1, m2, zr, zi, br, bi, ur, ui, vr, vi, runner):
+                return 1
+            for t in range(n):
+                grad_x[r, t] = zr[t]
             continue
         if _run_pass(block, args, _PACK, _chunks(zr.size), g[r], zr, zi, none, none, _NO, runner):
             return 1

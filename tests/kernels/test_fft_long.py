@@ -14,8 +14,8 @@ from tests.numerics import rel_err
 
 # (rows, n): the four-step split m = m1 m2 for powers of two (2^20, 2^22) and for a mixed radix
 # (m = 2^8 3^2 5^3); Bluestein on four-step for a large prime n, for n = 2 * prime (m prime), for an
-# odd composite n, and for an even n whose m does not split into multiples of 16 (m = 240240); odd n
-# in pairs of rows through one complex transform, with a last row alone (3 rows) and without (2).
+# odd composite n, and for an even n whose m does not split into multiples of 16 (m = 240240); odd n on
+# several rows (each row its own transform).
 LONG_CASES = [(3, 2**20), (1, 2**22), (2, 576000), (1, 1048573), (2, 2 * 131071), (1, 3**12), (1, 480480),
               (3, 65537), (2, 99999)]
 
