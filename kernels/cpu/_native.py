@@ -104,34 +104,30 @@ def _threads(typingctx):
 
 
 @intrinsic
-def _parallel_for(typingctx, function, count, data):
+def _parallel_for(typingctx, function, count, data, threads):
     """Numba's threading layer's parallel_for, the call a prange loop makes: function(arrays, dims, steps, data) for
-    subranges of range(count), on the calling thread's share of Numba's threads, this thread among them (each
-    call gets its subrange's start as arrays[0], a NULL base advanced by steps[0] = 1 an index, and its length as
+    subranges of range(count), on `threads` threads (the caller's _threads()), this thread among them (each call
+    gets its subrange's start as arrays[0], a NULL base advanced by steps[0] = 1 an index, and its length as
     dims[0]). Called by its symbol, like _threads."""
-    for name, t in (("function", function), ("count", count), ("data", data)):
+    for name, t in (("function", function), ("count", count), ("data", data), ("threads", threads)):
         if not isinstance(t, types.Integer):
             raise TypingError(f"_parallel_for: {name} must be an integer, got {t}")
 
     def codegen(context, builder, sig, llargs):
         word, byte_ptr = ir.IntType(64), ir.IntType(8).as_pointer()
-        function_value, count_value, data_value = llargs
-        module = builder.module
+        function_value, count_value, data_value, threads_value = llargs
         parallel_for = cgutils.get_or_insert_function(
-            module, ir.FunctionType(ir.VoidType(), [byte_ptr] * 5 + [word] * 3), "numba_parallel_for")
-        get_num_threads = cgutils.get_or_insert_function(module, ir.FunctionType(ir.IntType(32), []),
-                                                         "get_num_threads")
+            builder.module, ir.FunctionType(ir.VoidType(), [byte_ptr] * 5 + [word] * 3), "numba_parallel_for")
         arrays = cgutils.alloca_once_value(builder, ir.Constant(word, 0))
         dims = cgutils.alloca_once_value(builder, builder.sext(count_value, word))
         steps = cgutils.alloca_once_value(builder, ir.Constant(word, 1))
-        threads = builder.sext(builder.call(get_num_threads, []), word)
         builder.call(parallel_for, [builder.inttoptr(function_value, byte_ptr), builder.bitcast(arrays, byte_ptr),
                                     builder.bitcast(dims, byte_ptr), builder.bitcast(steps, byte_ptr),
                                     builder.inttoptr(data_value, byte_ptr), ir.Constant(word, 0),
-                                    ir.Constant(word, 1), threads])
+                                    ir.Constant(word, 1), builder.sext(threads_value, word)])
         return context.get_dummy_value()
 
-    return types.void(function, count, data), codegen
+    return types.void(function, count, data, threads), codegen
 
 
 @intrinsic
@@ -212,10 +208,11 @@ def run_tasks(runner, block, tasks):
     thread on a core shared with another process does only the tasks it gets to. block: task_block's, filled.
     Returns nonzero where a task failed."""
     block[1] = 0  # a block may be run again, for a second pass over the same tasks
-    calls = min(tasks, _threads()) if runner != 0 else 1
+    threads = _threads() if runner != 0 else 1
+    calls = min(tasks, threads)
     if calls > 1:
         block[_NEXT], block[_TASKS], block[_CALLS] = 0, tasks, calls
-        _parallel_for(runner, calls, block.ctypes.data)
+        _parallel_for(runner, calls, block.ctypes.data, threads)
     else:
         failed = 0
         for task in range(tasks):
