@@ -13,6 +13,7 @@ from .layers import (Centered, CrossEntropyLoss, FFTHalf, LazyLinear, LazyTensor
 from .module import Module, ModuleList, Sequential
 from .parameter import Parameter
 from .tensor import Tensor
+from .train_step import TrainStep
 from .random import manual_seed
 from .serialization import CheckpointError, load, save
 
@@ -32,6 +33,7 @@ __all__ = [
     "CrossEntropyLoss",
     "MSELoss",
     "backward",
+    "TrainStep",
     "data",
     "functional",
     "init",

@@ -25,6 +25,7 @@ prefer_tbb()  # before Numba starts its threads
 from ._op import Case, GpuCase, Op  # noqa: E402
 from ._ops import OPS  # noqa: E402
 from .adam import adam_update, adam_update_many  # noqa: E402
+from .mlp_step import MLPStep  # noqa: E402
 
 for _op in OPS:
     globals()[_op.name] = _op.forward
@@ -33,5 +34,6 @@ for _op in OPS:
 from . import reference  # noqa: E402
 
 __all__ = [*(_op.name for _op in OPS), *(f"{_op.name}_backward" for _op in OPS), "adam_update", "adam_update_many",
+           "MLPStep",
            "limit_threads", "reference", "OPS", "Op", "Case", "GpuCase"]
 del _op
