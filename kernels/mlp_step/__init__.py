@@ -60,11 +60,9 @@ class MLPStep:
         self.state_weights, self.state_biases = tuple(zip(firsts[0], seconds[0])), tuple(zip(firsts[1], seconds[1]))
         self.loss, self.mean, self.ignore_index = loss, reduction == "mean", int(ignore_index)
         self.optimizer, self.momentum_buffers = optimizer, state is not None
-        from ..cross_entropy.cpu import _chunk_rows
         from . import cpu
 
-        self._cpu, self._chunk = cpu, _chunk_rows(self.out_features)
-        self._nr = 4 * 64 // dtype.itemsize  # our GEMM's panel width (kernels/cpu/_gemm.panel_width)
+        self._cpu = cpu
 
     def __call__(self, x, target, *, step, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  decoupled_weight_decay=False, momentum=0.0):
@@ -96,10 +94,10 @@ class MLPStep:
         grads = [_alloc.empty(p.shape, dtype) for p in self.params]
         grad_weights, grad_biases = self._split(grads)
         common = (self.weights, self.biases, self.bias_mask, self.relu_mask, grad_weights, grad_biases,
-                  self.state_weights, self.state_biases, code, hyper, self._nr, cpu._OWN_GEMM)
+                  self.state_weights, self.state_biases, code, hyper)
         if self.loss == "cross_entropy":
             labels = _labels(target, x.shape[0])
-            total, bad = cpu._cross_entropy_step(x, labels, self.ignore_index, self.mean, self._chunk, *common)
+            total, bad = cpu._cross_entropy_step(x, labels, self.ignore_index, self.mean, *common)
             if bad >= 0:
                 raise IndexError(f"MLPStep: label {labels[bad]} at index {bad} is outside [0, {self.out_features}) "
                                  f"and is not ignore_index ({self.ignore_index})")

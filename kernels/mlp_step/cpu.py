@@ -6,103 +6,52 @@ none (bit l of bias_mask clear); target (n,) int64 labels (cross-entropy) or (n,
 grad_biases as weights and biases; the optimizer's state as the parameters. All C-contiguous, one float dtype.
 
 Why one call: a step of the digits MLP at batch 64 (Linear(64, 128, relu), Linear(128, 10), cross-entropy, Adam)
-is about 1.5 MFLOP, 20-30 us of arithmetic; op by op, each of the ~10 kernel calls costs its Python, checks
-and dispatch (2-14 us each), and the layer API's tape more: 110 us a step. One call pays them once.
+is about 1.5 MFLOP, 20-30 us of arithmetic; op by op, each of the ~10 kernel calls pays its Python, checks and
+dispatch (2-14 us each), and the layer API's tape more: 130 us a step against 52 us so (measured, README).
 
-Each part is the op's own kernel code: linear's mask-and-bias-gradient pass, cross_entropy's rows, mse_loss's
-sum and gradient, Adam's 8-lane update. The products go through our GEMM's tiles on this thread where they
-suit it (AVX-512, a wide enough output, below _gemm.PARALLEL_MIN_FLOPS: (64, 64) @ (64, 128) took 6.1 us there
-against 10.7 us in BLAS's on one thread, measured), else through BLAS (np.dot: its own threads for large ones).
+The products are BLAS's (np.dot; its own threads for large ones); the ReLU's mask with the bias's gradient and
+Adam's 8-lane update are linear's and adam's own kernels; mse_loss's sum and gradient too. Cross-entropy has
+rows of its own here (_cross_entropy_rows): through cross_entropy's row kernels (vectorized exponentials,
+float32 blocks for wide rows) the step's first call compiled 3.3 s longer. Our AVX-512 GEMM's tiles were
+tried for the small products ((64, 64) @ (64, 128): 6.1 us against BLAS's 7.2 on two threads) and left out:
+2.4 s more of first call for 1-2 us a step.
 """
+
+import math
 
 import numpy as np
 from numba import njit
 
 from ..adam.cpu import _adam, _adam_lanes
-from ..cpu import _gemm
 from ..cpu._simd import LANES
-from ..cross_entropy.cpu import _cross_entropy_serial, _grad_rows, first_bad_label
 from ..linear.cpu import _bias_relu_inplace, _mask_and_bias_grad
 from ..mse_loss.cpu import _mse_grad, _squared_error_sum
 
 ADAM, SGD = 0, 1
-_OWN_GEMM = _gemm.available()
 
 
 @njit(cache=True)
-def _suits_own(n, k, m, nr, own):
-    return own and m >= nr and k >= 32 and n * k * m < _gemm.PARALLEL_MIN_FLOPS
-
-
-@njit(cache=True)
-def _own_product(a, a_rs, a_cs, n, k, b, b_rs, b_cs, m, bias, has_bias, apply_relu, nr, out):
-    """out (n, m) = relu?(a @ b + bias?) through our GEMM's tiles on this thread; a(r, q) = a[r a_rs + q a_cs]
-    and b(q, c) = b[q b_rs + c b_cs], both flat."""
-    panels = (m + nr - 1) // nr
-    packed = np.empty((panels, k, nr), out.dtype)
-    zero = np.int64(0)
-    _gemm._pack(b, b_rs, b_cs, m, packed, zero, panels, zero, k)
-    padded = np.zeros(panels * nr, out.dtype)
-    if has_bias:
-        for c in range(m):
-            padded[c] = bias[c]
-    _gemm._rows(a, a_rs, a_cs, packed, padded, out, zero, n, zero, k, zero, panels, apply_relu)
-
-
-@njit(cache=True)
-def _layer_forward(h, w, bias, has_bias, apply_relu, nr, own):
+def _layer_forward(h, w, bias, has_bias, apply_relu):
     """relu?(h @ w + bias?): h (n, in), w (in, out) -> (n, out)."""
-    n, k = h.shape
-    m = w.shape[1]
-    out = np.empty((n, m), h.dtype)
-    if _suits_own(n, k, m, nr, own):
-        _own_product(h.ravel(), np.intp(k), np.intp(1), n, k, w.ravel(), np.intp(m), np.intp(1), m, bias, has_bias,
-                     apply_relu, nr, out)
-    else:
-        np.dot(h, w, out)
-        if has_bias or apply_relu:
-            _bias_relu_inplace(out, bias, has_bias, apply_relu)
+    out = np.empty((h.shape[0], w.shape[1]), h.dtype)
+    np.dot(h, w, out)
+    if has_bias or apply_relu:
+        _bias_relu_inplace(out, bias, has_bias, apply_relu)
     return out
 
 
 @njit(cache=True)
-def _weight_grad(h, g, nr, own, out):
-    """out (in, out_l) = h.T @ g: h (n, in), g (n, out_l)."""
-    n, k = h.shape
-    m = g.shape[1]
-    if _suits_own(k, n, m, nr, own):
-        _own_product(h.ravel(), np.intp(1), np.intp(k), k, n, g.ravel(), np.intp(m), np.intp(1), m, g[0], False,
-                     False, nr, out)
-    else:
-        np.dot(h.T, g, out)
-
-
-@njit(cache=True)
-def _input_grad(g, w, nr, own):
-    """g @ w.T: g (n, out_l), w (in, out_l) -> (n, in)."""
-    n, m = g.shape
-    k = w.shape[0]
-    out = np.empty((n, k), g.dtype)
-    if _suits_own(n, m, k, nr, own):
-        _own_product(g.ravel(), np.intp(m), np.intp(1), n, m, w.ravel(), np.intp(1), np.intp(m), k, g[0], False,
-                     False, nr, out)
-    else:
-        np.dot(g, w.T, out)
-    return out
-
-
-@njit(cache=True)
-def _forward(x, weights, biases, bias_mask, relu_mask, nr, own):
+def _forward(x, weights, biases, bias_mask, relu_mask):
     """[x, each layer's output]."""
     outputs = [x]
     for layer in range(len(weights)):
         outputs.append(_layer_forward(outputs[layer], weights[layer], biases[layer], (bias_mask >> layer) & 1 == 1,
-                                      (relu_mask >> layer) & 1 == 1, nr, own))
+                                      (relu_mask >> layer) & 1 == 1))
     return outputs
 
 
 @njit(cache=True)
-def _backward(outputs, g, weights, bias_mask, relu_mask, grad_weights, grad_biases, nr, own):
+def _backward(outputs, g, weights, bias_mask, relu_mask, grad_weights, grad_biases):
     """Every parameter's gradient from g = d(loss)/d(the last output), written into grad_weights, grad_biases."""
     for layer in range(len(weights) - 1, -1, -1):
         has_bias, apply_relu = (bias_mask >> layer) & 1 == 1, (relu_mask >> layer) & 1 == 1
@@ -113,9 +62,11 @@ def _backward(outputs, g, weights, bias_mask, relu_mask, grad_weights, grad_bias
         masked = np.empty_like(g) if apply_relu else g
         _mask_and_bias_grad(g, outputs[layer + 1], apply_relu, masked, bias_grad)
         g = masked
-        _weight_grad(outputs[layer], g, nr, own, grad_weights[layer])
+        np.dot(outputs[layer].T, g, grad_weights[layer])
         if layer > 0:
-            g = _input_grad(g, weights[layer], nr, own)
+            g_in = np.empty((g.shape[0], weights[layer].shape[0]), g.dtype)
+            np.dot(g, weights[layer].T, g_in)
+            g = g_in
 
 
 @njit(cache=True)
@@ -168,39 +119,76 @@ def _update(weights, biases, bias_mask, grad_weights, grad_biases, state_weights
 
 
 @njit(cache=True)
-def _cross_entropy_step(x, labels, ignore_index, mean, chunk, weights, biases, bias_mask, relu_mask, grad_weights,
-                        grad_biases, state_weights, state_biases, optimizer, hyper, nr, own):
-    """One step with cross_entropy's loss; returns (the loss, -1), or (NaN, i) with nothing written where labels[i]
-    is out of range."""
-    classes = weights[len(weights) - 1].shape[1]
-    bad = first_bad_label(labels, classes, ignore_index)
+def _first_bad_label(labels, classes, ignore_index):
+    for i in range(labels.size):
+        if (labels[i] < 0 or labels[i] >= classes) and labels[i] != ignore_index:
+            return i
+    return -1
+
+
+@njit(cache=True)
+def _cross_entropy_rows(logits, labels, ignore_index, mean, g):
+    """The loss, and g = its gradient w.r.t. logits (n, classes): each row's logsumexp in float64 (the max
+    subtracted first), loss += logsumexp - row[label], g = (softmax - onehot) * scale, scale 1 / (rows not
+    ignored) for the mean, 1 for the sum. Ignored rows add nothing and get g = 0; NaN or +inf in a row gives a NaN
+    loss, as cross_entropy's."""
+    n, classes = logits.shape
+    count = 0
+    for i in range(n):
+        count += labels[i] != ignore_index
+    scale = (1.0 / count if count else np.nan) if mean else 1.0
+    total = 0.0
+    for i in range(n):
+        row, out, label = logits[i], g[i], labels[i]
+        if label == ignore_index:
+            for j in range(classes):
+                out[j] = 0
+            continue
+        shift = -np.inf
+        for j in range(classes):
+            shift = max(shift, np.float64(row[j]))
+        if math.isnan(shift) or shift == np.inf:
+            shift = np.nan
+        s = 0.0
+        for j in range(classes):  # each exponential once: kept in out, scaled below (64 x 10: 7.0 -> 3.7 us)
+            e = math.exp(np.float64(row[j]) - shift)
+            out[j] = e
+            s += e
+        total += shift + math.log(s) - np.float64(row[label])
+        ratio = scale / s
+        for j in range(classes):
+            out[j] = out[j] * ratio
+        out[label] -= scale
+    return total * scale
+
+
+@njit(cache=True)
+def _cross_entropy_step(x, labels, ignore_index, mean, weights, biases, bias_mask, relu_mask, grad_weights,
+                        grad_biases, state_weights, state_biases, optimizer, hyper):
+    """One step with the cross-entropy loss; returns (the loss, -1), or (NaN, i) with nothing written where
+    labels[i] is out of range."""
+    bad = _first_bad_label(labels, weights[len(weights) - 1].shape[1], ignore_index)
     if bad >= 0:
         return np.nan, bad
-    outputs = _forward(x, weights, biases, bias_mask, relu_mask, nr, own)
+    outputs = _forward(x, weights, biases, bias_mask, relu_mask)
     logits = outputs[len(outputs) - 1]
-    n = logits.shape[0]
-    lse = np.empty(n, np.float64)
-    total, count = _cross_entropy_serial(logits, labels, ignore_index, np.empty(n, np.float64), lse, chunk)
-    scale = (1.0 / count if count else np.nan) if mean else 1.0
     g = np.empty_like(logits)
-    scales = np.full(1, scale)
-    for i0 in range(0, n, chunk):
-        _grad_rows(logits, labels, ignore_index, i0, min(n, i0 + chunk), scales, lse, g)
-    _backward(outputs, g, weights, bias_mask, relu_mask, grad_weights, grad_biases, nr, own)
+    loss = _cross_entropy_rows(logits, labels, ignore_index, mean, g)
+    _backward(outputs, g, weights, bias_mask, relu_mask, grad_weights, grad_biases)
     _update(weights, biases, bias_mask, grad_weights, grad_biases, state_weights, state_biases, optimizer, hyper)
-    return total * scale, np.int64(-1)
+    return loss, np.int64(-1)
 
 
 @njit(cache=True)
 def _mse_step(x, target, mean, weights, biases, bias_mask, relu_mask, grad_weights, grad_biases, state_weights,
-              state_biases, optimizer, hyper, nr, own):
+              state_biases, optimizer, hyper):
     """One step with mse_loss's loss; returns the loss."""
-    outputs = _forward(x, weights, biases, bias_mask, relu_mask, nr, own)
+    outputs = _forward(x, weights, biases, bias_mask, relu_mask)
     y = outputs[len(outputs) - 1]
     scale = (1.0 / y.size if y.size else np.nan) if mean else 1.0
     total = _squared_error_sum(y.ravel(), target.ravel())
     g = np.empty_like(y)
     _mse_grad(y.ravel(), target.ravel(), np.full(1, scale, y.dtype), g.ravel())
-    _backward(outputs, g, weights, bias_mask, relu_mask, grad_weights, grad_biases, nr, own)
+    _backward(outputs, g, weights, bias_mask, relu_mask, grad_weights, grad_biases)
     _update(weights, biases, bias_mask, grad_weights, grad_biases, state_weights, state_biases, optimizer, hyper)
     return total * scale
