@@ -24,6 +24,7 @@ from numba import njit
 
 from ..adam.cpu import _adam, _adam_lanes
 from ..cpu._simd import LANES
+from ..cross_entropy.cpu import first_bad_label
 from ..linear.cpu import _bias_relu_inplace, _mask_and_bias_grad
 from ..mse_loss.cpu import _mse_grad, _squared_error_sum
 
@@ -119,14 +120,6 @@ def _update(weights, biases, bias_mask, grad_weights, grad_biases, state_weights
 
 
 @njit(cache=True)
-def _first_bad_label(labels, classes, ignore_index):
-    for i in range(labels.size):
-        if (labels[i] < 0 or labels[i] >= classes) and labels[i] != ignore_index:
-            return i
-    return -1
-
-
-@njit(cache=True)
 def _cross_entropy_rows(logits, labels, ignore_index, mean, g):
     """The loss, and g = its gradient w.r.t. logits (n, classes): each row's logsumexp in float64 (the max
     subtracted first), loss += logsumexp - row[label], g = (softmax - onehot) * scale, scale 1 / (rows not
@@ -167,7 +160,7 @@ def _cross_entropy_step(x, labels, ignore_index, mean, weights, biases, bias_mas
                         grad_biases, state_weights, state_biases, optimizer, hyper):
     """One step with the cross-entropy loss; returns (the loss, -1), or (NaN, i) with nothing written where
     labels[i] is out of range."""
-    bad = _first_bad_label(labels, weights[len(weights) - 1].shape[1], ignore_index)
+    bad = first_bad_label(labels, weights[len(weights) - 1].shape[1], ignore_index)
     if bad >= 0:
         return np.nan, bad
     outputs = _forward(x, weights, biases, bias_mask, relu_mask)
