@@ -70,14 +70,18 @@ class Adam(Optimizer):
             raise ValueError(f"{type(self).__name__}: eps and weight_decay must be >= 0, got {eps} and {weight_decay}")
         self.betas, self.eps, self.weight_decay, self.amsgrad = (beta1, beta2), eps, weight_decay, amsgrad
 
+    def state_of(self, p):
+        """p's state (step count, moments), made (zeros, step 0) where it has none or one of another shape."""
+        state = self.state.get(id(p))
+        if state is None or state["exp_avg"].shape != p.data.shape:
+            state = self.state[id(p)] = {"step": 0, "exp_avg": _zeros_like(p.data), "exp_avg_sq": _zeros_like(p.data),
+                                         "max_exp_avg_sq": _zeros_like(p.data) if self.amsgrad else None}
+        return state
+
     def step(self):
         groups = {}  # parameters updated in one kernels.adam_update_many call: one array type, dtype and step
         for p in self._with_grads():
-            state = self.state.get(id(p))
-            if state is None or state["exp_avg"].shape != p.data.shape:
-                state = self.state[id(p)] = {"step": 0, "exp_avg": _zeros_like(p.data),
-                                             "exp_avg_sq": _zeros_like(p.data),
-                                             "max_exp_avg_sq": _zeros_like(p.data) if self.amsgrad else None}
+            state = self.state_of(p)
             state["step"] += 1
             groups.setdefault((type(p.data), p.data.dtype, state["step"]), []).append((p, state))
         for (_, _, step), members in groups.items():

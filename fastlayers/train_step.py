@@ -113,14 +113,14 @@ class TrainStep:
                 return f"the Sequential holds {what}; the compiled step takes Linear layers and ReLUs after them", None
         if not layers:
             return "the Sequential is empty", None
-        data = [p.data for module, _ in layers for p in (module.weight, module.bias) if p is not None]
-        if type(data[0]) is not np.ndarray or data[0].dtype not in _FLOAT:
+        first = layers[0][0].weight.data
+        if type(first) is not np.ndarray or first.dtype not in _FLOAT:
             return "the parameters are not float32 or float64 NumPy arrays", None
         return None, layers
 
     def _check_optimizer(self, layers):
         opt = self.optimizer
-        params = [p for module, _ in layers for p in (module.weight, module.bias) if p is not None]
+        params = _parameters(layers)
         if type(opt) not in (SGD, Adam, AdamW):
             return f"the optimizer is a {type(opt).__name__}; the compiled step takes SGD, Adam and AdamW"
         if getattr(opt, "amsgrad", False):
@@ -183,6 +183,11 @@ class TrainStep:
         return loss
 
 
+def _parameters(layers):
+    """The Linear layers' parameters in the model's order: each weight, then its bias where it has one."""
+    return [p for module, _ in layers for p in (module.weight, module.bias) if p is not None]
+
+
 def _same(a, b):
     """Whether two sequences hold the same objects (identity: == on arrays compares values)."""
     return a is not None and b is not None and len(a) == len(b) and all(u is v for u, v in zip(a, b))
@@ -195,17 +200,13 @@ class _Plan:
     def __init__(self, step, layers):
         model, opt = step.model, step.optimizer
         self.modules, self.opt_params = tuple(model._modules.values()), list(opt.params)
-        self.params = [p for module, _ in layers for p in (module.weight, module.bias) if p is not None]
+        self.params = _parameters(layers)
         self.dtype = self.params[0].data.dtype
         self.loss, reduction, ignore_index = step._loss_kind()
         data = [p.data for p in self.params]
         self.first_sgd_step, self.buffers = False, None
         if isinstance(opt, Adam):
-            for p in self.params:
-                if opt.state.get(id(p)) is None:  # as Adam.step makes them
-                    opt.state[id(p)] = {"step": 0, "exp_avg": np.zeros_like(p.data),
-                                        "exp_avg_sq": np.zeros_like(p.data), "max_exp_avg_sq": None}
-            states = [opt.state[id(p)] for p in self.params]
+            states = [opt.state_of(p) for p in self.params]
             optimizer, state = "adam", ([s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states])
         else:
             optimizer, state = "sgd", None
