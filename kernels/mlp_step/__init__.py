@@ -6,16 +6,22 @@ The model: layers l = 0 .. L-1, y_(l+1) = relu?(y_l @ weights[l] + biases[l]?), 
 the model's order, each weight (in, out) followed by its bias (out,) where the layer has one, as
 ``list(net.parameters())`` of a fastlayers Sequential of Linear layers. The results match the same step taken
 op by op (kernels.linear_relu, cross_entropy, their backwards, adam_update_many) to float rounding.
+
+Its products are BLAS's, on BLAS's threads or on the calling thread alone: each MLPStep times its calls and
+takes the way that was faster lately, per model shape and batch size (kernels._blas_threads: on a quiet machine the threads
+win, with a core taken by another process one thread does).
 """
 
 import math
 
 import numpy as np
 
+from .._blas_threads import ThreadedOrSerial
 from .._dispatch import FLOAT_DTYPES
 from ..cpu import _alloc
 
 _LOSSES = ("cross_entropy", "mse_loss")
+BLAS_THREADS = ThreadedOrSerial()  # every MLPStep's calls: the products on BLAS's threads or on ours alone
 _OPTIMIZERS = ("adam", "sgd")
 
 
@@ -63,6 +69,10 @@ class MLPStep:
         from . import cpu
 
         self._cpu = cpu
+        # what its calls' costs depend on, besides the batch size: MLPSteps made anew for the same model (a new
+        # optimizer, a loaded checkpoint) go on from what the earlier ones measured
+        self._shapes = (dtype.char, tuple(w.shape for w in self.weights), self.bias_mask, self.relu_mask, loss,
+                        optimizer)
 
     def __call__(self, x, target, *, step, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  decoupled_weight_decay=False, momentum=0.0):
@@ -97,12 +107,14 @@ class MLPStep:
                   self.state_weights, self.state_biases, code, hyper)
         if self.loss == "cross_entropy":
             labels = _labels(target, x.shape[0])
-            total, bad = cpu._cross_entropy_step(x, labels, self.ignore_index, self.mean, *common)
+            total, bad = BLAS_THREADS((self._shapes, x.shape[0]), cpu._cross_entropy_step, x, labels,
+                                       self.ignore_index, self.mean, *common)
             if bad >= 0:
                 raise IndexError(f"MLPStep: label {labels[bad]} at index {bad} is outside [0, {self.out_features}) "
                                  f"and is not ignore_index ({self.ignore_index})")
         else:
-            total = cpu._mse_step(x, _target(target, (x.shape[0], self.out_features), dtype), self.mean, *common)
+            target = _target(target, (x.shape[0], self.out_features), dtype)
+            total = BLAS_THREADS((self._shapes, x.shape[0]), cpu._mse_step, x, target, self.mean, *common)
         return np.asarray(total, dtype), grads
 
     def _split(self, arrays):
