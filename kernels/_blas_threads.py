@@ -17,6 +17,7 @@ and concurrent blocks share one setting, made by the first to enter and put back
 only where nobody changed it meanwhile (a Dask task's kernels.limit_threads in another thread).
 """
 
+import importlib
 import threading
 import time
 
@@ -33,7 +34,7 @@ def _blas_libraries():
     np.dot calls it, and a controller made before would not see it)."""
     global _libraries
     if _libraries is None:
-        import scipy.linalg.cython_blas  # noqa: F401  (loads SciPy's BLAS)
+        importlib.import_module("scipy.linalg.cython_blas")  # loads SciPy's BLAS
 
         _libraries = ThreadpoolController().select(user_api="blas").lib_controllers
     return _libraries

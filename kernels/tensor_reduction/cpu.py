@@ -173,7 +173,6 @@ def tensor_reduction_backward(grad_y, x, w):
     grad_w over pairs is P^T @ grad_y, summed panel by panel; grad_x is
     U = grad_y @ Wsym^T over pairs, contracted with x.
     """
-    n = x.shape[0]
     if _is_tiny(x, w):
         grad_x, grad_w = _alloc.empty(x.shape, x.dtype), _alloc.empty(w.shape, x.dtype)
         _tiny_backward(grad_y, x, w, grad_x, grad_w)
