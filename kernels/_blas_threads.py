@@ -85,13 +85,19 @@ class ThreadedOrSerial:
     A key's calls start with a trial of each way: BURST calls in a row, the first of them untimed (it may
     compile; and a way's first call after the other's pays for waking BLAS's threads or letting them sleep,
     84 against 45 us a step at batch 64, measured), the others' mean its cost. Then the faster way runs, its
-    cost an average of its recent calls, and every `interval` calls the other way gets a trial to see whether
-    the machine changed (a core got busy or free). While the other stays slower the interval doubles, from 16
-    calls to 256 (a trial of a way twice as slow then costs 1.6 % of the run); when it wins, it is the way in
-    use and the interval starts again at 16.
+    cost an average of its recent calls, and now and then the other way gets a trial to see whether the
+    machine changed (a core got busy or free). A trial stops at its first call over ABORT times the way in
+    use (with a core busy, one threaded step at batch 64 took 16 ms against 45 us: four of them would have
+    cost more than the 256 calls between). After a lost trial the next waits until the way in use has run
+    for twice as long as it waited before, and at least TRIAL_SHARE times as long as the trial took, so
+    trials stay a few per cent of the time; after a won one, for 16 of its calls. Where the way in use becomes
+    the slower by its own calls' average (a core got busy, or a stall: one threaded step of 3 ms on a quiet
+    machine, with PyTorch's and XLA's threads just done), the other way runs, and the first one's trial comes
+    after 16 calls.
     """
 
-    BURST, FIRST_INTERVAL, MAX_INTERVAL, MAX_KEYS, WEIGHT = 4, 16, 256, 64, 0.25
+    BURST, ABORT, FIRST_WAIT_CALLS, TRIAL_SHARE, MAX_WAIT_S = 4, 3.0, 16, 50, 2.0
+    MAX_KEYS, WEIGHT = 64, 0.25
 
     def __init__(self):
         self.costs = {}  # key -> _Costs
@@ -110,8 +116,7 @@ class ThreadedOrSerial:
         way = costs.trial
         if way is None:
             way = costs.faster()
-            costs.countdown -= 1
-            if costs.countdown <= 0:
+            if costs.wait <= 0:
                 way = costs.start_trial(1 - way)
         start = time.perf_counter()
         if way == SERIAL:
@@ -126,34 +131,47 @@ class ThreadedOrSerial:
 class _Costs:
     """One key's seconds per call of each way, and where its trials stand."""
 
-    __slots__ = ("rules", "seconds", "trial", "left", "total", "countdown", "interval")
+    __slots__ = ("rules", "seconds", "trial", "left", "timed", "spent", "wait", "last_wait")
 
     def __init__(self, rules):
         self.rules, self.seconds = rules, [None, None]
-        self.countdown = self.interval = rules.FIRST_INTERVAL
+        self.wait = self.last_wait = 0.0
         self.start_trial(THREADED)
 
     def faster(self):
         return THREADED if self.seconds[THREADED] <= self.seconds[SERIAL] else SERIAL
 
     def start_trial(self, way):
-        self.trial, self.left, self.total = way, self.rules.BURST, 0.0
+        self.trial, self.left, self.timed, self.spent = way, self.rules.BURST, 0.0, 0.0
         return way
 
     def record(self, way, seconds):
+        rules = self.rules
         if self.trial is None:
-            self.seconds[way] += self.rules.WEIGHT * (seconds - self.seconds[way])
+            self.seconds[way] += rules.WEIGHT * (seconds - self.seconds[way])
+            self.wait -= seconds
+            if self.faster() != way:  # its own calls made it the slower: the other runs, and this one's trial is soon
+                self.wait = self.last_wait = rules.FIRST_WAIT_CALLS * self.seconds[1 - way]
             return
         self.left -= 1
-        if self.left < self.rules.BURST - 1:  # the trial's first call is its warm-up
-            self.total += seconds
-        if self.left:
-            return
-        self.trial, self.seconds[way] = None, self.total / (self.rules.BURST - 1)
+        self.spent += seconds
+        if self.left < rules.BURST - 1:  # the trial's first call is its warm-up
+            self.timed += seconds
         other = self.seconds[1 - way]
+        if other is not None and seconds > rules.ABORT * other:
+            self._end_trial(way, seconds, other)
+        elif not self.left:
+            self._end_trial(way, self.timed / (rules.BURST - 1), other)
+
+    def _end_trial(self, way, seconds, other):
+        self.trial, self.seconds[way] = None, seconds
         if other is None:  # the key's first trials: the other way's next
             self.start_trial(1 - way)
             return
-        won = self.seconds[way] < other
-        self.interval = self.rules.FIRST_INTERVAL if won else min(2 * self.interval, self.rules.MAX_INTERVAL)
-        self.countdown = self.interval
+        rules = self.rules
+        if seconds < other:  # won: the way in use now
+            self.last_wait = rules.FIRST_WAIT_CALLS * seconds
+        else:
+            self.last_wait = min(max(2 * self.last_wait, rules.TRIAL_SHARE * self.spent, rules.FIRST_WAIT_CALLS * other),
+                                 rules.MAX_WAIT_S)
+        self.wait = self.last_wait

@@ -100,29 +100,49 @@ def clock(monkeypatch):
 
 def test_chooser_runs_the_faster_way_and_follows_a_change(clock):
     choose = blas_threads.ThreadedOrSerial()
-    burst = choose.BURST
+    burst, THREADED, SERIAL = choose.BURST, blas_threads.THREADED, blas_threads.SERIAL
     results = [choose("k", clock.fn) for _ in range(2 * burst)]
     assert results == clock.runs  # fn's result comes back
-    assert clock.runs == [blas_threads.THREADED] * burst + [blas_threads.SERIAL] * burst  # the first trials
-    assert choose.way("k") == blas_threads.THREADED
+    assert clock.runs == [THREADED] * burst + [SERIAL] * burst  # the first trials
+    assert choose.way("k") == THREADED
     clock.runs.clear()
-    for _ in range(2000):
+    start = clock.now
+    for _ in range(20000):
         choose("k", clock.fn)
-    # the slower way only in its trials, whose interval grew to the longest
-    assert clock.runs.count(blas_threads.SERIAL) <= burst * (1 + 2000 // choose.MAX_INTERVAL + 4)
-    assert choose.costs["k"].interval == choose.MAX_INTERVAL
+    # the slower way only in its trials, and they grow apart: a few per cent of the time at most
+    serial_calls = clock.runs.count(SERIAL)
+    assert 0 < serial_calls and serial_calls * 45e-6 <= 0.03 * (clock.now - start)
     # the machine gets busy: threads now cost three times serial; the threaded way's own average shows it
-    clock.cost[blas_threads.THREADED] = 135e-6
+    clock.cost[THREADED] = 135e-6
     clock.runs.clear()
     for _ in range(50):
         choose("k", clock.fn)
-    assert choose.way("k") == blas_threads.SERIAL
-    assert clock.runs.index(blas_threads.SERIAL) <= 5
-    # and quiet again: the serial way's average does not move, a trial of the threaded way finds it
-    clock.cost[blas_threads.THREADED] = 30e-6
-    for _ in range(2 * choose.MAX_INTERVAL + 2 * burst):
+    assert choose.way("k") == SERIAL and clock.runs.index(SERIAL) <= 5
+    # and quiet again: the serial way's average does not move, a trial of the threaded way finds the change
+    clock.cost[THREADED] = 30e-6
+    for calls in range(int(choose.MAX_WAIT_S / 45e-6) + 4 * burst):
         choose("k", clock.fn)
-    assert choose.way("k") == blas_threads.THREADED
+        if choose.way("k") == THREADED:
+            break
+    assert choose.way("k") == THREADED
+
+
+def test_a_much_slower_trial_stops_at_its_first_call(clock):
+    """With a core busy one threaded step took 16 ms against 45 us serial: a trial stops there."""
+    choose = blas_threads.ThreadedOrSerial()
+    THREADED, SERIAL = blas_threads.THREADED, blas_threads.SERIAL
+    clock.cost = {THREADED: 16e-3, SERIAL: 45e-6}
+    for _ in range(2 * choose.BURST):
+        choose("k", clock.fn)
+    assert choose.way("k") == SERIAL
+    clock.runs.clear()
+    start = clock.now
+    for _ in range(50000):
+        choose("k", clock.fn)
+    runs = clock.runs
+    threaded = [i for i, way in enumerate(runs) if way == THREADED]
+    assert threaded and all(runs[i + 1] == SERIAL for i in threaded if i + 1 < len(runs))  # one call a trial
+    assert len(threaded) * 16e-3 <= 0.05 * (clock.now - start)
 
 
 def test_chooser_keeps_keys_apart_and_bounded(clock):
