@@ -84,7 +84,7 @@ class ThreadedOrSerial:
 
     A key's calls start with a trial of each way: BURST calls in a row, the first of them untimed (it may
     compile; and a way's first call after the other's pays for waking BLAS's threads or letting them sleep,
-    84 against 45 us a step at batch 64, measured), the others' mean its cost. Then the faster way runs, its
+    66-87 against 45 us a step at batch 64, measured), the others' mean its cost. Then the faster way runs, its
     cost an average of its recent calls, and now and then the other way gets a trial to see whether the
     machine changed (a core got busy or free). A trial stops at its first call over ABORT times the way in
     use (with a core busy, one threaded step at batch 64 took 16 ms against 45 us: four of them would have
@@ -164,7 +164,8 @@ class _Costs:
             self._end_trial(way, self.timed / (rules.BURST - 1), other)
 
     def _end_trial(self, way, seconds, other):
-        self.trial, self.seconds[way] = None, seconds
+        # trial goes None last: a call in another thread that finds it None reads both ways' costs
+        self.seconds[way] = seconds
         if other is None:  # the key's first trials: the other way's next
             self.start_trial(1 - way)
             return
@@ -175,3 +176,4 @@ class _Costs:
             self.last_wait = min(max(2 * self.last_wait, rules.TRIAL_SHARE * self.spent, rules.FIRST_WAIT_CALLS * other),
                                  rules.MAX_WAIT_S)
         self.wait = self.last_wait
+        self.trial = None

@@ -169,6 +169,31 @@ def test_chooser_passes_an_exception_on_and_closes_the_block(clock):
     assert blas_threads._depth == 0
 
 
+def test_chooser_from_many_threads(two_blas_threads):
+    """Calls of one key from several threads at once: every result comes back, BLAS's count is put back."""
+    choose = blas_threads.ThreadedOrSerial()
+    a = np.random.default_rng(1).random((96, 96))
+    expected = a @ a
+    errors = []
+
+    def work():
+        try:
+            for _ in range(300):
+                if not np.allclose(choose("k", np.matmul, a, a), expected, rtol=1e-12, atol=0):
+                    errors.append("wrong product")
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors and not any(t.is_alive() for t in threads)
+    assert choose.way("k") in (blas_threads.THREADED, blas_threads.SERIAL)
+    assert blas_threads._depth == 0 and _blas_thread_counts() == two_blas_threads
+
+
 def test_mlp_step_same_update_either_way(two_blas_threads):
     """The step's products on one thread or two give the same parameters (to float rounding)."""
     rng = np.random.default_rng(5)
