@@ -87,8 +87,8 @@ class ThreadedOrSerial:
     66-87 against 45 us a step at batch 64, measured), the others' mean its cost. Then the faster way runs, its
     cost an average of its recent calls, and now and then the other way gets a trial to see whether the
     machine changed (a core got busy or free). A trial stops at its first call over ABORT times the way in
-    use (with a core busy, one threaded step at batch 64 took 16 ms against 45 us: four of them would have
-    cost more than the 256 calls between). After a lost trial the next waits until the way in use has run
+    use (with a core busy, one threaded step at batch 64 took 16 ms against 45 us serial: a whole trial of
+    four would have cost as much as 1400 serial steps). After a lost trial the next waits until the way in use has run
     for twice as long as it waited before, and at least TRIAL_SHARE times as long as the trial took, so
     trials stay a few per cent of the time; after a won one, for 16 of its calls. Where the way in use becomes
     the slower by its own calls' average (a core got busy, or a stall: one threaded step of 3 ms on a quiet
@@ -173,7 +173,7 @@ class _Costs:
         if seconds < other:  # won: the way in use now
             self.last_wait = rules.FIRST_WAIT_CALLS * seconds
         else:
-            self.last_wait = min(max(2 * self.last_wait, rules.TRIAL_SHARE * self.spent, rules.FIRST_WAIT_CALLS * other),
-                                 rules.MAX_WAIT_S)
+            longer = max(2 * self.last_wait, rules.TRIAL_SHARE * self.spent, rules.FIRST_WAIT_CALLS * other)
+            self.last_wait = min(longer, rules.MAX_WAIT_S)
         self.wait = self.last_wait
         self.trial = None

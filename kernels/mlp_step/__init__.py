@@ -7,9 +7,9 @@ the model's order, each weight (in, out) followed by its bias (out,) where the l
 ``list(net.parameters())`` of a fastlayers Sequential of Linear layers. The results match the same step taken
 op by op (kernels.linear_relu, cross_entropy, their backwards, adam_update_many) to float rounding.
 
-Its products are BLAS's, on BLAS's threads or on the calling thread alone: each MLPStep times its calls and
-takes the way that was faster lately, per model shape and batch size (kernels._blas_threads: on a quiet machine the threads
-win, with a core taken by another process one thread does).
+Its products are BLAS's, on BLAS's threads or on the calling thread alone: the calls are timed, and each takes
+the way that was faster lately for its model's shapes and batch size (kernels._blas_threads: on a quiet
+machine the threads win, with a core taken by another process one thread does).
 """
 
 import math
@@ -21,8 +21,8 @@ from .._dispatch import FLOAT_DTYPES
 from ..cpu import _alloc
 
 _LOSSES = ("cross_entropy", "mse_loss")
-BLAS_THREADS = ThreadedOrSerial()  # every MLPStep's calls: the products on BLAS's threads or on ours alone
 _OPTIMIZERS = ("adam", "sgd")
+BLAS_THREADS = ThreadedOrSerial()  # every MLPStep's calls: the products on BLAS's threads or on ours alone
 
 
 class MLPStep:

@@ -18,8 +18,9 @@ tried for the small products ((64, 64) @ (64, 128): 6.1 us against BLAS's 7.2 on
 
 This file's helpers are inlined into the two step functions (inline='always'): each njit function that calls
 another links the callee's code into its own and optimizes it again, so a helper of its own compiled once on
-its own and once more in every caller above it. Inlined, the step's first call (a fresh process, NUMBA_CACHE_DIR empty)
-took 2.81-2.83 s against 3.41-3.47 s, at the same speed after (batch 64 and 1024, side by side).
+its own and once more in every caller above it. Inlined, the step's first call (a fresh process, an empty
+NUMBA_CACHE_DIR) took 2.81-2.83 s against 3.41-3.47 s, at the same speed after (batch 64 and 1024, side by
+side).
 """
 
 import math
