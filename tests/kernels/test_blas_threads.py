@@ -28,6 +28,25 @@ def two_blas_threads():
         yield before
 
 
+def _in_four_threads(work):
+    """Runs work() in four threads at once; the exceptions they raised (each thread joined within 60 s)."""
+    errors = []
+
+    def guarded():
+        try:
+            work()
+        except Exception as e:  # noqa: BLE001 -- returned to the test
+            errors.append(e)
+
+    threads = [threading.Thread(target=guarded) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    return errors
+
+
 def test_serial_blas_one_thread_inside_and_back_after(two_blas_threads):
     with blas_threads.serial_blas():
         assert set(_blas_thread_counts().values()) == {1}
@@ -51,22 +70,13 @@ def test_serial_blas_leaves_a_count_someone_else_set(two_blas_threads):
 
 def test_serial_blas_from_many_threads_restores_once(two_blas_threads):
     a = np.random.default_rng(0).random((64, 64))
-    errors = []
 
     def work():
-        try:
-            for _ in range(200):
-                with blas_threads.serial_blas():
-                    a @ a
-        except Exception as e:  # pragma: no cover - reported below
-            errors.append(e)
+        for _ in range(200):
+            with blas_threads.serial_blas():
+                a @ a
 
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not errors and not any(t.is_alive() for t in threads)
+    assert _in_four_threads(work) == []
     assert blas_threads._depth == 0
     assert _blas_thread_counts() == two_blas_threads
 
@@ -174,22 +184,12 @@ def test_chooser_from_many_threads(two_blas_threads):
     choose = blas_threads.ThreadedOrSerial()
     a = np.random.default_rng(1).random((96, 96))
     expected = a @ a
-    errors = []
 
     def work():
-        try:
-            for _ in range(300):
-                if not np.allclose(choose("k", np.matmul, a, a), expected, rtol=1e-12, atol=0):
-                    errors.append("wrong product")
-        except Exception as e:  # pragma: no cover - reported below
-            errors.append(e)
+        for _ in range(300):
+            assert np.allclose(choose("k", np.matmul, a, a), expected, rtol=1e-12, atol=0)
 
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not errors and not any(t.is_alive() for t in threads)
+    assert _in_four_threads(work) == []
     assert choose.way("k") in (blas_threads.THREADED, blas_threads.SERIAL)
     assert blas_threads._depth == 0 and _blas_thread_counts() == two_blas_threads
 
