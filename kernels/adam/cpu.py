@@ -15,10 +15,11 @@ import math
 import numpy as np
 from numba import njit
 
+from ..cpu._inner import inner
 from ..cpu._simd import LANES, load, sqrt, store
 
 
-@njit(cache=True)
+@inner
 def _adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, amsgrad, beta2, one_minus_beta1, one_minus_beta2, eps,
           weight_decay, decoupled, decay, step_size, inverse_bias_correction2_sqrt):
     # One element at a time: amsgrad, and the last elements after _adam_lanes. Every scalar comes in param's
@@ -41,7 +42,7 @@ def _adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, amsgrad, beta2, one_
         param[i] = p - step_size * (m / (math.sqrt(v) * inverse_bias_correction2_sqrt + eps))
 
 
-@njit(cache=True)
+@inner
 def _adam_lanes(param, grad, exp_avg, exp_avg_sq, beta2, one_minus_beta1, one_minus_beta2, eps, weight_decay,
                 decoupled, decay, step_size, inverse_bias_correction2_sqrt, stop):
     """_adam's update of elements [0, stop), stop a multiple of LANES, on explicit 8-lane vectors: LLVM left

@@ -15,6 +15,7 @@ from numba import carray, config, njit
 
 from .layout import center_by_layout
 from ..cpu import _alloc
+from ..cpu._inner import inner
 from ..cpu._native import pointer, run_tasks, runner, task_block, task_entry
 from ..cpu._simd import LANES, load, store
 from ..cpu._threads import PARALLEL_MIN_ELEMENTS
@@ -28,7 +29,7 @@ _CHUNK = 1 << 16  # elements per thread task on a flat array (rows per task for 
 # loop does not vectorize (5x slower, measured).
 
 
-@njit(cache=True, fastmath={"reassoc"})  # reassociation lets the sum vectorize; NaN and inf still propagate
+@inner(fastmath={"reassoc"})  # reassociation lets the sum vectorize; NaN and inf still propagate
 def _sum_block(a):
     """Sum of a short block in float64, 4 lanes wide (float32 values are exact in float64)."""
     acc = 0.0
@@ -37,7 +38,7 @@ def _sum_block(a):
     return acc
 
 
-@njit(cache=True)
+@inner
 def _sum(a, i0, i1):
     """Sum of a[i0:i1] (1-D contiguous) in float64, in blocks of 256.
 
@@ -52,7 +53,7 @@ def _sum(a, i0, i1):
     return total
 
 
-@njit(cache=True)
+@inner
 def _split(mean, dtype_of):
     """A float64 mean as (hi, lo) in dtype_of's dtype: hi + lo == mean to about twice that dtype's precision."""
     hi = dtype_of.dtype.type(mean)
@@ -60,13 +61,13 @@ def _split(mean, dtype_of):
     return hi, lo
 
 
-@njit(cache=True)
+@inner
 def _subtract_block(a, hi, lo, out):
     for i in range(a.size):
         out[i] = (a[i] - hi) - lo
 
 
-@njit(cache=True)
+@inner
 def _subtract(a, hi, lo, i0, i1, out):
     _subtract_block(a[i0:i1], hi, lo, out[i0:i1])
 
@@ -160,7 +161,7 @@ def _center_flat(x, out):
 # --- inner > 1: columns ---
 
 
-@njit(cache=True)
+@inner
 def _split_all(mean, dtype_of):
     """_split for each element of a 2-D float64 array of means."""
     hi = np.empty(mean.shape, dtype_of.dtype)
@@ -171,7 +172,7 @@ def _split_all(mean, dtype_of):
     return hi, lo
 
 
-@njit(cache=True)
+@inner
 def _split_means(partials, red, dtype_of):
     """_split_all of partials (outer, blocks, inner) summed over the blocks and divided by red, in plain loops:
     as array expressions inside the parallel function each became a parallel loop of its own to compile
@@ -187,7 +188,7 @@ def _split_means(partials, red, dtype_of):
     return _split_all(mean, dtype_of)
 
 
-@njit(cache=True)
+@inner
 def _column_sums(x3, o, r0, r1, acc):
     """acc[:] = float64 sums of x3[o, r0:r1, :] over the rows."""
     acc[:] = 0.0
@@ -198,7 +199,7 @@ def _column_sums(x3, o, r0, r1, acc):
             acc[i] += np.float64(row[i])
 
 
-@njit(cache=True)
+@inner
 def _subtract_columns(x3, hi, lo, o, r0, r1, out3):
     """out3[o, r0:r1] = (x3[o, r0:r1] - hi[o]) - lo[o], in explicit vectors.
 

@@ -26,6 +26,7 @@ The plan is GotoBLAS's, kept small:
 import numpy as np
 from numba import carray, config, njit
 
+from ._inner import inner
 from ._native import pointer, run_tasks, runner, task_block, task_entry
 from ._wide import at_least, lanes, load, mul_add, splat, splat_at, store
 
@@ -134,7 +135,7 @@ def _tile(a, a_rs, a_cs, ar, ak, kc, packed, j, pk, bias, bc, c, cr, cc, first, 
     store(c, (cr + 5, cc), at_least(a50, floor)), store(c, (cr + 5, cc + w), at_least(a51, floor)), store(c, (cr + 5, cc + 2 * w), at_least(a52, floor)), store(c, (cr + 5, cc + 3 * w), at_least(a53, floor))
 
 
-@njit(cache=True)
+@inner
 def _rows(a, a_rs, a_cs, packed, bias, out, r_lo, r_hi, k_lo, k_hi, j_lo, j_hi, apply_relu):
     """out[r_lo : r_hi] = relu?(a(r_lo : r_hi, k_lo : k_hi) @ b[k_lo : k_hi] + bias) in panels j_lo to j_hi:
     by k-blocks, then panels, then tiles of MR rows; bias (panels NR,) zero-padded.

@@ -15,6 +15,8 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
+from ._inner import inner
+
 _LOG2E = 1.4426950408889634
 _LN2 = 0.6931471805599453
 
@@ -39,7 +41,7 @@ def _float64_from_bits(typingctx, bits):
     return types.float64(types.int64), codegen
 
 
-@njit(cache=True)
+@inner
 def exp_nonpositive(t):
     """exp(t) for float64 t <= 0: 0 below t = -708 (where exp underflows), NaN for NaN."""
     u = t * _LOG2E
@@ -69,7 +71,7 @@ _LN2_HI_32 = np.float32(0.693359375)  # ln 2 in 9 bits: k * _LN2_HI_32 is exact 
 _LN2_LO_32 = np.float32(_LN2 - 0.693359375)
 
 
-@njit(cache=True)
+@inner
 def exp_nonpositive32(t):
     """exp(t) for float32 t <= 0, in float32: 0 below t = -87.3 (2^-126, where float32 leaves the normal
     numbers), NaN for NaN. np.floor, not math.floor: math.floor's integer result turned the whole reduction

@@ -15,6 +15,7 @@ import numpy as np
 from numba import carray, njit
 
 from ..cpu import _alloc
+from ..cpu._inner import inner
 from ..cpu._native import pointer, run_tasks, runner, task_block, task_entry
 from ..cpu._math import exp_nonpositive, exp_nonpositive32, row_max
 
@@ -45,7 +46,7 @@ _BLOCK = 256
 _SHORT = 64
 
 
-@njit(cache=True, fastmath={"reassoc"})  # reassociation lets the sum vectorize; NaN and inf still propagate
+@inner(fastmath={"reassoc"})  # reassociation lets the sum vectorize; NaN and inf still propagate
 def _sum_exp64(row, shift):
     total = 0.0
     for j in range(row.size):
@@ -53,7 +54,7 @@ def _sum_exp64(row, shift):
     return total
 
 
-@njit(cache=True, fastmath={"reassoc"})
+@inner(fastmath={"reassoc"})
 def _sum_exp_block32(row, shift):
     total = np.float32(0.0)
     for j in range(row.size):
@@ -61,7 +62,7 @@ def _sum_exp_block32(row, shift):
     return total
 
 
-@njit(cache=True)
+@inner
 def _sum_exp32(row, shift):
     s = np.float32(shift)  # the row's max, a float32 value
     total = 0.0
@@ -70,7 +71,7 @@ def _sum_exp32(row, shift):
     return total
 
 
-@njit(cache=True)
+@inner
 def _wide32(row):
     """Whether row takes the float32 exponentials: float32 (itemsize 4; Numba has no dtype test) and at least
     _SHORT long. A plain branch, not a Numba overload per dtype: that kept the per-row functions from being
@@ -78,7 +79,7 @@ def _wide32(row):
     return row.itemsize == 4 and row.size >= _SHORT
 
 
-@njit(cache=True)
+@inner
 def _logsumexp(row):
     """log(sum(exp(row))) in float64, the max subtracted first; NaN or +inf anywhere gives NaN, as PyTorch's
     log_softmax has it (+inf - +inf)."""
@@ -86,7 +87,7 @@ def _logsumexp(row):
     return shift + math.log(_sum_exp32(row, shift) if _wide32(row) else _sum_exp64(row, shift))
 
 
-@njit(cache=True)
+@inner
 def _exp_in_place(t):
     """t[:] = exp(t), t <= 0, float64: one loop over a whole chunk of short rows, which LLVM vectorizes
     (within a row of 10 it never got past the scalar remainder)."""
@@ -94,7 +95,7 @@ def _exp_in_place(t):
         t[e] = exp_nonpositive(t[e])
 
 
-@njit(cache=True)
+@inner
 def _short_rows_shifted(logits, i0, i1, shifts, t):
     """t[(i - i0) C + j] = logits[i, j] - shifts[i - i0], in float64, for rows i0 <= i < i1."""
     classes = logits.shape[1]
@@ -104,7 +105,7 @@ def _short_rows_shifted(logits, i0, i1, shifts, t):
             t[base + j] = np.float64(row[j]) - shift
 
 
-@njit(cache=True)
+@inner
 def _short_rows_lse(logits, i0, i1, out):
     """out[i - i0] = row i's logsumexp, for rows of fewer than _SHORT classes: the exponentials of all the
     rows at once (float64), then each row's sum."""
@@ -121,7 +122,7 @@ def _short_rows_lse(logits, i0, i1, out):
         out[k] = out[k] + math.log(total)
 
 
-@njit(cache=True)
+@inner
 def _loss_rows(logits, labels, ignore_index, i0, i1, losses, lse):
     """losses[i] and lse[i] for rows i0 <= i < i1; returns (their total, how many were not ignored)."""
     if logits.shape[1] < _SHORT:
@@ -213,7 +214,7 @@ def cross_entropy(logits, labels, reduction, ignore_index):
     return np.asarray(total, logits.dtype), lse
 
 
-@njit(cache=True, fastmath={"reassoc"})  # reassociation lets the sum vectorize; NaN and inf still propagate
+@inner(fastmath={"reassoc"})  # reassociation lets the sum vectorize; NaN and inf still propagate
 def _softmax_times64(row, lse, scale, out):
     total = 0.0
     for j in range(row.size):
@@ -223,12 +224,12 @@ def _softmax_times64(row, lse, scale, out):
     return total
 
 
-@njit(cache=True)  # no fastmath: inlined into the loop below, (v - hi) - lo keeps its order (flags are per instruction)
+@inner  # no fastmath: inlined into the loop below, (v - hi) - lo keeps its order (flags are per instruction)
 def _minus_split(v, hi, lo):
     return (v - hi) - lo
 
 
-@njit(cache=True, fastmath={"reassoc"})
+@inner(fastmath={"reassoc"})
 def _softmax_times_block32(row, hi, lo, scale, out):
     total = np.float32(0.0)
     for j in range(row.size):
@@ -238,7 +239,7 @@ def _softmax_times_block32(row, hi, lo, scale, out):
     return total
 
 
-@njit(cache=True)
+@inner
 def _softmax_times32(row, lse, scale, out):
     """The row minus lse as hi + lo, two float32 numbers (as center subtracts a mean): rounded once."""
     hi = np.float32(lse)
@@ -251,7 +252,7 @@ def _softmax_times32(row, lse, scale, out):
     return total
 
 
-@njit(cache=True)
+@inner
 def _row_grad(logits, labels, ignore_index, i, scale, lse, grad):
     """Row i of the gradient; lse: the forward's logsumexp per row, or an empty array to compute it here."""
     row, out = logits[i], grad[i]
@@ -283,7 +284,7 @@ def _count_used(labels, ignore_index):
     return count
 
 
-@njit(cache=True)
+@inner
 def _short_rows_grad(logits, labels, ignore_index, i0, i1, scales, stride, lse, grad):
     """_row_grad for rows i0 <= i < i1 of fewer than _SHORT classes: the exponentials of all of them at once.
     The same arithmetic as the forward's _short_rows_lse, so a recomputed logsumexp is the saved one."""

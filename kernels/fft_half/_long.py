@@ -24,6 +24,7 @@ import numpy as np
 from numba import carray, njit
 
 from ..cpu import _alloc
+from ..cpu._inner import inner
 from ..cpu._native import pointer, run_tasks, runner, task_block, task_entry
 from ._plan import MAX_DIRECT_PRIME, _factorize, _stockham_plan, complex_length
 from ._stages import stockham
@@ -109,7 +110,7 @@ def long_plan(n: int, dtype):
     return ints.astype(np.int64), np.concatenate(parts).astype(dtype)
 
 
-@njit(cache=True)
+@inner
 def long_views(ints, floats):
     """long_plan's arrays as (bluestein?, (m1, m2, Stockham plan of m1, of m2, group twiddles re, im, lane
     twiddles re, im), chirp re, im, kernel FFT re, im, half twiddles re, im)."""
@@ -129,7 +130,7 @@ def long_views(ints, floats):
 # --- the four-step transform of one row ---
 
 
-@njit(cache=True)
+@inner
 def _blocks(size, dtype_of):
     """Four arrays of `size` for one task's block and its Stockham scratch, 32 elements apart
     (see cpu._scratch: arrays a power of two apart share cache sets)."""
@@ -138,7 +139,7 @@ def _blocks(size, dtype_of):
     return buf[:size], buf[stride : stride + size], buf[2 * stride : 2 * stride + size], buf[3 * stride : 3 * stride + size]
 
 
-@njit(cache=True)
+@inner
 def _twiddle_into_tiles(ar, ai, g, gr, gi, lr, li, tiles_r, tiles_i):
     """Column group g's transformed block (m1 LANES,) times w_m^(t2 k1), into B's tiles (pass 1's end);
     gr ... li: the four-step plan's twiddles."""
@@ -158,7 +159,7 @@ def _twiddle_into_tiles(ar, ai, g, gr, gi, lr, li, tiles_r, tiles_i):
         store_tile(ai, k1, tiles_i[q1, c : c + LANES], col)
 
 
-@njit(cache=True)
+@inner
 def _columns(pairs, sr, si, interleaved, br, bi, fs, task, tasks):
     """Task `task` of `tasks` of pass 1: B[t2, k1] = w_m^(t2 k1) sum_t1 z[m2 t1 + t2] w_m1^(t1 k1), as br, bi
     (m,) each, laid out [k1 // 2 LANES, t2, k1 % 2 LANES]: pass 2 reads each of its blocks as one contiguous run.
@@ -191,7 +192,7 @@ def _columns(pairs, sr, si, interleaved, br, bi, fs, task, tasks):
         _twiddle_into_tiles(cr, ci, 2 * q + 1, gr, gi, lr, li, tiles_r, tiles_i)
 
 
-@njit(cache=True)
+@inner
 def _rows(br, bi, dr, di, pairs, interleaved, fs, task, tasks):
     """Task `task` of `tasks` of pass 2: X[k1 + m1 k2] = sum_t2 B[t2, k1] w_m2^(t2 k2), into (dr, di) (m,) each, or as
     interleaved (re, im) floats into `pairs` (2m,) if `interleaved`. Two groups of LANES k1 at a
@@ -226,7 +227,7 @@ def _rows(br, bi, dr, di, pairs, interleaved, fs, task, tasks):
 # --- Bluestein, for lengths four-step does not split ---
 
 
-@njit(cache=True)
+@inner
 def _chirp_in(zr, zi, chr_, chi, ur, ui, c):
     """u = z conj(b) for t < m, 0 up to M; chunk c of _CHUNK (each elementwise pass: a task a chunk)."""
     m, big = zr.shape[0], ur.shape[0]
@@ -239,7 +240,7 @@ def _chirp_in(zr, zi, chr_, chi, ur, ui, c):
             ui[t] = 0
 
 
-@njit(cache=True)
+@inner
 def _times_kernel(vr, vi, kr, ki, c):
     """v = conj(v K): conjugating before and after a forward FFT inverts it (but for 1/M); chunk c."""
     big = vr.shape[0]
@@ -249,7 +250,7 @@ def _times_kernel(vr, vi, kr, ki, c):
         vi[t] = -(ar * ki[t] + ai * kr[t])
 
 
-@njit(cache=True)
+@inner
 def _chirp_out(ur, ui, chr_, chi, zr, zi, c):
     """z = conj(u) conj(b) / M for t < m; chunk c."""
     m = zr.shape[0]
@@ -264,7 +265,7 @@ def _chirp_out(ur, ui, chr_, chi, zr, zi, c):
 # --- the real transform's ends: Z of the packed row to fft_half, and back ---
 
 
-@njit(cache=True)
+@inner
 def _unpack_one(zr, zi, hr, hi, y, k, j):
     h = zr.dtype.type(0.5)
     er, ei = h * (zr[k] + zr[j]), h * (zi[k] - zi[j])
@@ -273,7 +274,7 @@ def _unpack_one(zr, zi, hr, hi, y, k, j):
     y[2 * k + 1] = ei + hr[k] * oi + hi[k] * orr
 
 
-@njit(cache=True)
+@inner
 def _unpack_forward(zr, zi, hr, hi, y, c):
     """y[k] (as (re, im) floats, (2m,)) = E_k + w_n^k O_k, k < m, from Z = FFT(x[2t] + i x[2t + 1]) (m,):
     E_k = (Z_k + conj(Z_(m-k))) / 2, O_k = (Z_k - conj(Z_(m-k))) / 2i, Z_m = Z_0; chunk c."""
@@ -295,7 +296,7 @@ def _unpack_forward(zr, zi, hr, hi, y, c):
         _unpack_one(zr, zi, hr, hi, y, k, m - k)
 
 
-@njit(cache=True)
+@inner
 def _pack_one(g, hr, hi, zr, zi, k, j):
     h = zr.dtype.type(0.5)
     cr, ci, mr, mi = g[2 * k], -g[2 * k + 1], g[2 * j], g[2 * j + 1]
@@ -306,7 +307,7 @@ def _pack_one(g, hr, hi, zr, zi, k, j):
     zi[k] = h * (ci + mi) + h * (dr + er)
 
 
-@njit(cache=True)
+@inner
 def _pack_backward(g, hr, hi, zr, zi, c):
     """z_k = hc_k + i hd_k (m,) from g (as (re, im) floats, (2m,)): with c_k = conj(g_k) and
     d_k = c_k w_n^k, hc and hd are c and d made Hermitian, so one FFT of z gives both real
@@ -333,7 +334,7 @@ def _pack_backward(g, hr, hi, zr, zi, c):
         _pack_one(g, hr, hi, zr, zi, k, m - k)
 
 
-@njit(cache=True)
+@inner
 def _split_pairs(pairs, zr, zi, c):
     """zr[t], zi[t] = pairs[2t], pairs[2t + 1]; chunk c."""
     m = zr.shape[0]
@@ -341,7 +342,7 @@ def _split_pairs(pairs, zr, zi, c):
         zr[t], zi[t] = pairs[2 * t], pairs[2 * t + 1]
 
 
-@njit(cache=True)
+@inner
 def _join_pairs(zr, zi, pairs, c):
     """pairs[2t], pairs[2t + 1] = zr[t], zi[t]; chunk c."""
     m = zr.shape[0]
@@ -393,7 +394,7 @@ def _pass_task(floats, args, task):
     return 0
 
 
-@njit(cache=True)
+@inner
 def _run_pass(block, args, kind, tasks, p, ar, ai, br, bi, flag, runner):
     """Pass `kind` in `tasks` tasks over P = p, A = (ar, ai), B = (br, bi), on the threads where runner is
     _native.runner(). The arrays are the caller's, or views of them: alive through the call. Returns nonzero
@@ -404,12 +405,12 @@ def _run_pass(block, args, kind, tasks, p, ar, ai, br, bi, flag, runner):
     return run_tasks(runner, block, tasks)
 
 
-@njit(cache=True)
+@inner
 def _chunks(size):
     return (size + _CHUNK - 1) // _CHUNK
 
 
-@njit(cache=True)
+@inner
 def _four_step(block, args, m1, m2, p, sr, si, interleaved, br, bi, dr, di, out_pairs, to_pairs, runner):
     """The four-step FFT of z, m = m1 m2: P = p (interleaved) or (sr, si) (m,) each, into (dr, di) or, to_pairs,
     out_pairs (2m,); (br, bi) (m,) hold B between the passes."""
@@ -418,7 +419,7 @@ def _four_step(block, args, m1, m2, p, sr, si, interleaved, br, bi, dr, di, out_
     return _run_pass(block, args, _ROWS, min(m1 // (2 * LANES), _TASKS), out_pairs, br, bi, dr, di, to_pairs, runner)
 
 
-@njit(cache=True)
+@inner
 def _bluestein(block, args, m1, m2, zr, zi, br, bi, ur, ui, vr, vi, runner):
     """The FFT of (zr, zi) (m,), in place: X_k = conj(b_k) sum_t z_t conj(b_t) b_(k-t), a circular
     convolution of length M by two four-step FFTs; br ... vi: scratch (M,)."""

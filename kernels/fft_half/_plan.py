@@ -3,9 +3,9 @@
 from functools import lru_cache
 
 import numpy as np
-from numba import njit
 
 from ._stages import stage_entry, stockham
+from ..cpu._inner import inner
 from ..cpu._simd import LANES
 
 MAX_DIRECT_PRIME = 31  # a prime factor above this: Bluestein for the whole length
@@ -109,7 +109,7 @@ def plan(n: int, dtype):
     return ints.astype(np.int64), floats, bluestein
 
 
-@njit(cache=True)
+@inner
 def views(ints, floats):
     """plan()'s arrays as (m, M, Stockham plan, half twiddles re, im)."""
     k = ints[3]
@@ -119,7 +119,7 @@ def views(ints, floats):
     return ints[1], ints[2], stages, floats[b[8] : b[9]], floats[b[9] : b[10]]
 
 
-@njit(cache=True)
+@inner
 def bluestein_tables(ints, floats):
     """plan()'s Bluestein tables (chirp re, im, kernel FFT re, im), from its two arrays."""
     b = ints[4 + 4 * ints[3] :]

@@ -23,11 +23,12 @@ import numba
 import numpy as np
 from numba import carray, njit, types
 
+from ..cpu._inner import inner
 from ..cpu._native import call, native
 from ..cpu._simd import LANES, load, splat, store
 
 
-@njit(cache=True)
+@inner
 def _twiddle(twr, twi, i):
     return splat(twr[i]), splat(twi[i])
 
@@ -293,7 +294,7 @@ def stockham(zr, zi, wr, wi, plan):
     return sr, si, dr, di
 
 
-@njit(cache=True)
+@inner
 def _bluestein(zr, zi, work, inner, tables):
     """FFT of the block (zr, zi), (m LANES,), by Bluestein, in place; work: four (M LANES,) arrays.
 
@@ -329,7 +330,7 @@ def _bluestein(zr, zi, work, inner, tables):
         store(zi, i, ai * cr - ar * ci)
 
 
-@njit(cache=True)
+@inner
 def transform(zr, zi, work, plan, tables):
     """FFT of the block (zr, zi); work: four arrays of max(m, M) LANES (the last two only for Bluestein).
     tables: Bluestein's, or None: then Numba drops the Bluestein branch when it compiles (a None argument

@@ -20,6 +20,7 @@ import numpy as np
 from numba import carray, config, njit
 
 from ..cpu import _alloc
+from ..cpu._inner import inner
 from ..cpu._native import pointer, run_tasks, runner, task_block, task_entry
 from . import _long
 from ._plan import bluestein_tables, complex_length, plan, views
@@ -29,7 +30,7 @@ from ..cpu._simd import LANES, load, load_tile, load_tile_pairs, splat, store, s
 # --- between LANES rows (LANES, ...) and a block: element (k, t) at LANES * k + t ---
 
 
-@njit(cache=True)
+@inner
 def _pack_pairs(rows, count, zr, zi):
     """zr[LANES k + t] = rows[t, 2k], zi[LANES k + t] = rows[t, 2k + 1], k < count."""
     whole = count - count % LANES
@@ -41,7 +42,7 @@ def _pack_pairs(rows, count, zr, zi):
             zi[LANES * k + t] = rows[t, 2 * k + 1]
 
 
-@njit(cache=True)
+@inner
 def _pack_reals(rows, count, zr):
     """zr[LANES k + t] = rows[t, k], k < count."""
     whole = count - count % LANES
@@ -52,7 +53,7 @@ def _pack_reals(rows, count, zr):
             zr[LANES * k + t] = rows[t, k]
 
 
-@njit(cache=True)
+@inner
 def _unpack_pairs(zr, zi, count, rows):
     """rows[t, 2k] = zr[LANES k + t], rows[t, 2k + 1] = zi[LANES k + t], k < count."""
     whole = count - count % LANES
@@ -64,7 +65,7 @@ def _unpack_pairs(zr, zi, count, rows):
             rows[t, 2 * k + 1] = zi[LANES * k + t]
 
 
-@njit(cache=True)
+@inner
 def _unpack_reals(zr, count, rows):
     """rows[t, k] = zr[LANES k + t], k < count."""
     whole = count - count % LANES
@@ -142,7 +143,7 @@ def _backward_block(gs, outs, zr, zi, work, stages, tables, hr, hi):
 # --- runs of blocks, with scratch allocated once ---
 
 
-@njit(cache=True)
+@inner
 def _scratch(m, big, tables, dtype_of):
     """The block's re and im (m LANES each) and four work arrays (max(m, big) LANES; the last two empty
     unless Bluestein: tables not None), carved from one buffer, each 32 elements past the end of the one before:
@@ -161,7 +162,7 @@ def _scratch(m, big, tables, dtype_of):
 # with it, string formatting that took 2.3 s of the first call's compilation (measured with numba.core.event).
 
 
-@njit(cache=True)
+@inner
 def _copy_rows(src, r0, count, dst):
     """dst (LANES, n) = rows r0 .. r0 + count of src, then row r0 again in the spare lanes."""
     for t in range(LANES):
@@ -171,7 +172,7 @@ def _copy_rows(src, r0, count, dst):
             out[i] = row[i]
 
 
-@njit(cache=True)
+@inner
 def _copy_back(src, count, dst, r0):
     """dst[r0 + t] = src[t] for t < count."""
     for t in range(count):

@@ -28,6 +28,7 @@ import numpy as np
 from numba import njit
 
 from ..cpu import _alloc, _gemm
+from ..cpu._inner import inner
 from ..cpu._simd import LANES, load, splat, store
 
 _TINY_FLOPS = 1 << 15  # n * in * out up to this: serial loop nest
@@ -133,7 +134,7 @@ def relu_backward(grad_y, y):
 # --- backward ---
 
 
-@njit(cache=True)
+@inner
 def _mask_rows(grad_y, y, use_mask, r0, r1, g, colsum):
     """g[r] = grad_y[r] * (y[r] > 0) (written only if use_mask); colsum += sum of g[r] over r, in float64."""
     n_out = grad_y.shape[1]
