@@ -14,13 +14,16 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))  # HYPOTH
 
 @pytest.fixture(autouse=True)
 def poisoned_outputs(monkeypatch):
-    """Every CPU kernel output starts as NaN: a kernel that skips an element fails its test."""
+    """Every CPU kernel output starts as NaN: a kernel that skips an element fails its test. So does the scratch that
+    kernels keep between calls: the pool keeps nothing here, so every call's scratch comes from the poisoned empty()
+    and a kernel that reads scratch before writing it fails (tests of the pool itself give it room)."""
     import kernels.cpu._alloc as alloc
 
     def poisoned_empty(shape, dtype):
         return np.full(shape, np.nan, dtype)
 
     monkeypatch.setattr(alloc, "empty", poisoned_empty)
+    monkeypatch.setattr(alloc, "scratch", alloc.ScratchPool(max_bytes=0))
 
 
 @pytest.fixture(autouse=True)

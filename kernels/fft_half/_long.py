@@ -17,6 +17,7 @@ a stage. Lengths that do not split into two multiples of 16 with prime factors u
 through Bluestein, whose power-of-two convolutions are four-step transforms.
 """
 
+from contextlib import contextmanager
 from functools import lru_cache
 from math import isqrt
 
@@ -501,31 +502,44 @@ def is_long(n: int) -> bool:
     return complex_length(n) >= LONG_MIN
 
 
-def _scratch(n, dtype):
-    """zr, zi (m,); br, bi (m, or M for Bluestein); and Bluestein's ur, ui, vr, vi (M,), else empty.
-    Allocated by NumPy, which asks the kernel for huge pages at these sizes: allocated inside Numba,
-    the four arrays of a 2^22 row took 4-5 ms more (page faults, measured). Through _alloc, so
-    that the tests' NaN poison shows any scratch read before it is written."""
+def _layout(n, dtype):
+    """(elements, offsets, sizes) of the scratch of a long row: zr, zi (m,); br, bi (m, or M for Bluestein); and
+    Bluestein's ur, ui, vr, vi (M,), else empty; each 32 elements past the one before (see cpu._scratch)."""
     m = complex_length(n)
     ints = long_plan(n, dtype)[0]
     big = ints[1] * ints[2] if ints[0] else 0
     sizes = [m, m, big or m, big or m] + [big] * 4
-    offsets = np.cumsum([0] + [size + 32 for size in sizes])  # 32 apart: see cpu._scratch
-    buf = _alloc.empty(int(offsets[-1]), dtype)
-    return [buf[o : o + size] for o, size in zip(offsets, sizes)]
+    offsets = np.cumsum([0] + [size + 32 for size in sizes])
+    return int(offsets[-1]), offsets, sizes
+
+
+@contextmanager
+def _scratch(n, dtype):
+    """The scratch arrays of _layout, in one buffer of _alloc's pool, kept from call to call: a fresh one could be
+    page-faulted in at every call, up to half of the call's time (_alloc.ScratchPool). Allocated by NumPy, which
+    asks the kernel for huge pages at these sizes: allocated inside Numba, the four arrays of a 2^22 row took
+    4-5 ms more (page faults, measured). Through _alloc, so that the tests' NaN poison shows any scratch read
+    before it is written."""
+    elements, offsets, sizes = _layout(n, dtype)
+    with _alloc.scratch.take(("fft_half long rows", n, np.dtype(dtype)), elements, dtype) as buf:
+        yield [buf[o : o + size] for o, size in zip(offsets, sizes)]
 
 
 def fft_half(x, y):
     """y (B, n // 2) complex = fft_half of x (B, n) float, for long rows."""
     n = x.shape[1]
-    if _forward_rows(np.ascontiguousarray(x), y.view(x.dtype), *long_plan(n, x.dtype), *_scratch(n, x.dtype),
-                     task_entry(_pass_task, x.dtype), runner()):
+    with _scratch(n, x.dtype) as scratch:
+        failed = _forward_rows(np.ascontiguousarray(x), y.view(x.dtype), *long_plan(n, x.dtype), *scratch,
+                               task_entry(_pass_task, x.dtype), runner())
+    if failed:
         raise MemoryError("fft_half: a task of a long row's pass failed (out of memory for its scratch)")
 
 
 def fft_half_backward(grad_y, grad_x):
     """grad_x (B, n) from grad_y (B, n // 2) complex, for long rows."""
     n = grad_x.shape[1]
-    if _backward_rows(np.ascontiguousarray(grad_y).view(grad_x.dtype), grad_x, *long_plan(n, grad_x.dtype),
-                      *_scratch(n, grad_x.dtype), task_entry(_pass_task, grad_x.dtype), runner()):
+    with _scratch(n, grad_x.dtype) as scratch:
+        failed = _backward_rows(np.ascontiguousarray(grad_y).view(grad_x.dtype), grad_x, *long_plan(n, grad_x.dtype),
+                                *scratch, task_entry(_pass_task, grad_x.dtype), runner())
+    if failed:
         raise MemoryError("fft_half_backward: a task of a long row's pass failed (out of memory for its scratch)")

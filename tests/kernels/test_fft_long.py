@@ -90,3 +90,24 @@ def test_split_is_two_multiples_of_16_near_the_square_root(m):
 def test_split_refuses_lengths_it_cannot_vectorize():
     assert _long._split(131071) is None  # prime
     assert _long._split(240240) is None  # 2^4 * 15015: no two multiples of 16
+
+
+def test_scratch_kept_between_calls_gives_the_same_results(monkeypatch, rng):
+    """With the pool on (the suite's is off: conftest), each call after the first reuses the scratch the one before
+    left: forward and backward, float64 and float32, a power of two and Bluestein, in turns."""
+    from kernels.cpu import _alloc
+
+    monkeypatch.setattr(_alloc, "scratch", _alloc.ScratchPool(max_bytes=128 << 20))
+    cases = [(2, 2**17), (1, 2**17 + 1)]
+    inputs = {n: _inputs(rng, rows, n) for rows, n in cases}
+    first = {}
+    for turn in range(2):
+        for dtype, ctype in ((np.float64, np.complex128), (np.float32, np.complex64)):
+            for rows, n in cases:
+                x, g = (a.astype(t) for a, t in zip(inputs[n], (dtype, ctype)))
+                got = (kernels.fft_half(x), kernels.fft_half_backward(g, None, x)[0])
+                if turn == 0:
+                    first[dtype, n] = got
+                else:
+                    assert all(np.array_equal(a, b) for a, b in zip(got, first[dtype, n]))
+    assert len(_alloc.scratch._free) == 4  # one buffer per (n, dtype): kept, not made anew
