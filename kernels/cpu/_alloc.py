@@ -2,8 +2,8 @@
 
 ``empty``: one function, so the test suite can swap it for one that fills every buffer
 with NaN ("poison") and prove that each kernel writes every element it returns.
-``scratch``: the pool of large scratch buffers (ScratchPool); the tests give each test a fresh one,
-so that its buffers come from the poisoned ``empty`` too.
+``scratch``: the pool of large scratch buffers (ScratchPool); the tests give each test one that keeps
+nothing, so that every call's scratch comes from the poisoned ``empty`` too.
 """
 
 import threading
