@@ -77,15 +77,22 @@ def _fastlayers_model():
     return fl.Sequential(fl.Linear(64, 128, activation="relu"), fl.Linear(128, 10))
 
 
+def _fastlayers_start(weights):
+    """(the bench's model holding copies of weights, a fresh Adam over it): where both epochs below start."""
+    import fastlayers as fl
+
+    net = _fastlayers_model()
+    for p, value in zip(net.parameters(), weights):
+        p.data = value.copy()
+    return net, fl.optim.Adam(net.parameters(), lr=1e-3)
+
+
 def _fastlayers_epoch(x, t, w1, b1, w2, b2, batch_size):
     """One epoch from the given weights with fl.TrainStep (each step one compiled call); returns the trained
     weights."""
     import fastlayers as fl
 
-    net = _fastlayers_model()
-    for p, value in zip(net.parameters(), (w1, b1, w2, b2)):
-        p.data = value.copy()
-    opt = fl.optim.Adam(net.parameters(), lr=1e-3)
+    net, opt = _fastlayers_start((w1, b1, w2, b2))
     step = fl.TrainStep(net, fl.functional.cross_entropy, opt)
     for start in range(0, len(x), batch_size):
         step(x[start : start + batch_size], t[start : start + batch_size])
@@ -98,10 +105,7 @@ def _fastlayers_epoch_op_by_op(x, t, w1, b1, w2, b2, batch_size):
     """The same epoch as the loop TrainStep replaces: zero_grad, forward, loss, fl.backward, step."""
     import fastlayers as fl
 
-    net = _fastlayers_model()
-    for p, value in zip(net.parameters(), (w1, b1, w2, b2)):
-        p.data = value.copy()
-    opt = fl.optim.Adam(net.parameters(), lr=1e-3)
+    net, opt = _fastlayers_start((w1, b1, w2, b2))
     for start in range(0, len(x), batch_size):
         opt.zero_grad()
         fl.backward(fl.functional.cross_entropy(net(x[start : start + batch_size]), t[start : start + batch_size]))
