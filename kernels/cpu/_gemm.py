@@ -23,6 +23,8 @@ The plan is GotoBLAS's, kept small:
 - Tiles that run past n or m go through small zero-padded copies (in _rows).
 """
 
+from functools import lru_cache
+
 import numpy as np
 from numba import carray, config, njit
 
@@ -36,6 +38,7 @@ KC = 512
 CHUNK_ROWS = 16 * MR
 PARALLEL_MIN_FLOPS = 1 << 21  # n k m below this: one thread, waking the team costs more than it saves
 SUITS_MIN_FLOPS = 1 << 24
+BLAS_THREADS_MIN_FLOPS = 1 << 18  # OpenBLAS runs a GEMM of more multiply-adds than this on its threads
 MIN_TASKS = 8  # fewer tasks than this and a busy core would leave one thread a large share
 MAX_K_PARTS = 16
 
@@ -56,11 +59,25 @@ def panel_width(dtype) -> int:
 def suits(n, k, m, dtype) -> bool:
     """Whether gemm beats BLAS at (n, k) @ (k, m), measured side by side (float32, 2 cores): a tile of C
     is NR columns wide, so at m = 10 (a classifier's last layer) it computes 6x what is kept and took
-    89 us against BLAS's 18 at (1024, 128) @ (128, 10); at k = 10, 28 us against 14. Below 2^24
-    multiply-adds a GEMM has too few tasks to share a busy core: the digits epoch at batch 1024, whose
-    largest is (1024, 64) @ (64, 128) (47 against 69 us quiet), ran at 0.73x NumPy's speed with one core
-    busy through ours, 1.05x through BLAS (fastlayers bench --busy 1)."""
-    return m >= panel_width(dtype) and k >= 32 and n * k * m >= SUITS_MIN_FLOPS
+    89 us against BLAS's 18 at (1024, 128) @ (128, 10); at k = 10, 28 us against 14. Above 2^24
+    multiply-adds, always. Between PARALLEL_MIN_FLOPS and 2^24 a GEMM has too few tasks to share a busy
+    core: the digits epoch at batch 1024, whose largest is (1024, 64) @ (64, 128) (47 against 69 us quiet),
+    ran at 0.73x NumPy's speed with one core busy through ours, 1.05x through BLAS (fastlayers bench
+    --busy 1).
+
+    Below PARALLEL_MIN_FLOPS gemm runs on the calling thread alone, where OpenBLAS above
+    BLAS_THREADS_MIN_FLOPS (interface/gemm.c: 4 x 65536) wakes its second thread: quiet, that is a few
+    microseconds faster ((64, 64) @ (64, 128): 6.1-6.8 us, gemm 8.4, OpenBLAS on one thread 9.5); with a core
+    taken by another process, the second thread, spinning about 0.2 ms after each product (kernels._cores),
+    takes the free core from the caller's own work between its products. The digits epoch op by op at batch
+    64 (fastlayers bench --only "train epoch", its first layer's products through one or the other, three
+    runs each): quiet 2.27-2.33 ms through BLAS, 2.42-2.43 ms through gemm; with --busy 1, 4.38-6.76 ms
+    through BLAS, 2.38-2.45 ms through gemm. gemm then. Below BLAS_THREADS_MIN_FLOPS OpenBLAS on one thread
+    was as fast or faster ((29, 64) @ (64, 128): 5.5 against 6.1 us)."""
+    if m < panel_width(dtype) or k < 32:
+        return False
+    flops = n * k * m
+    return flops >= SUITS_MIN_FLOPS or BLAS_THREADS_MIN_FLOPS < flops < PARALLEL_MIN_FLOPS
 
 
 @njit(cache=True)
@@ -233,6 +250,25 @@ def _tasks(a, a_rs, a_cs, k, b, b_rs, b_cs, m, pack, packed, bias, parts, chunk_
     return run_tasks(runner, block, tasks)
 
 
+@lru_cache(maxsize=None)
+def _zeros(size, dtype):
+    """A zero bias of `size` elements, made once a size and dtype; nothing writes it (not marked read-only:
+    Numba would compile _tasks again for a read-only array)."""
+    return np.zeros(size, dtype)
+
+
+def _padded_bias(bias, size, dtype):
+    """bias (m,) or None as `size` >= m elements, zero past m: bias itself where it already is that (half a
+    microsecond of gemm's Python per call at (64, 64) @ (64, 128), 8.4 us in all)."""
+    if bias is None:
+        return _zeros(size, np.dtype(dtype))
+    if bias.size == size and bias.dtype == dtype and bias.flags.c_contiguous:
+        return bias
+    padded = np.zeros(size, dtype)
+    padded[: bias.size] = bias
+    return padded
+
+
 def _elements(arr):
     """arr (r, c) as (its elements in memory order (r c,), row stride, column stride), strides in elements:
     every layout reaches the compiled code as one type, so Numba compiles the GEMM once, not once for
@@ -288,9 +324,7 @@ def gemm(a, b, bias, apply_relu, out):
     m = b.shape[1]
     nr = panel_width(out.dtype)
     panels = (m + nr - 1) // nr
-    padded_bias = np.zeros(panels * nr, out.dtype)
-    if bias is not None:
-        padded_bias[:m] = bias
+    padded_bias = _padded_bias(bias, panels * nr, out.dtype)
     chunk_rows, panel_groups, k_parts = sharing(n, k, m, panels)
     b_elements, b_rs, b_cs = _elements(b)
     packed, to_pack = _panels(b, nr)

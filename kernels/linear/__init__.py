@@ -1,9 +1,10 @@
 """linear, linear_relu and relu: the chapter's MyLinear / MyDense, y = relu?(x @ w + b).
 
 Shapes: x (..., in) — the batch axes go through one GEMM, a view for C-contiguous
-x — w (in, out), b (out,) or None, y (..., out). The CPU kernels (cpu.py) run
-BLAS's GEMM, then the bias and ReLU in one Numba pass (the chapter's tiny sizes:
-one Numba loop nest); the GPU's (gpu.py, linear.cu) run cuBLAS and an epilogue kernel.
+x — w (in, out), b (out,) or None, y (..., out). The CPU kernels (cpu.py) run our
+GEMM with the bias and ReLU in its tiles, or BLAS's GEMM and then one Numba pass for them,
+by the shape and the machine (the chapter's tiny sizes: one Numba loop nest); the GPU's
+(gpu.py, linear.cu) run cuBLAS and an epilogue kernel.
 """
 
 from functools import partial

@@ -101,3 +101,34 @@ def test_relu_is_applied_once_after_every_k_block(rng):
     got = _run(a, b, None, True)
     assert rel_err(got, _reference(a, b, None, True)) < TOLERANCE[np.dtype(np.float64)]
     assert (got == 0).any() and (got > 0).any()
+
+
+
+def test_suits_the_products_on_one_thread_where_blas_would_wake_its_threads():
+    """The digits MLP's first layer at batch 64 is ours (one thread, where OpenBLAS wakes its second); its last
+    batch of 29 rows (OpenBLAS on one thread itself), a classifier's 10 outputs and (256, 64) @ (64, 128) (ours
+    on threads, too few tasks to share a busy core) are BLAS's; large products ours."""
+    assert _gemm.suits(64, 64, 128, np.float32) and _gemm.suits(64, 128, 64, np.float32)
+    assert not _gemm.suits(29, 64, 128, np.float32)
+    assert not _gemm.suits(64, 128, 10, np.float32)
+    assert not _gemm.suits(256, 64, 128, np.float32)
+    assert _gemm.suits(4096, 1024, 1024, np.float32)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_linear_relu_and_backward_at_the_digits_first_layer(dtype, rng):
+    """kernels.linear_relu and its backward at (64, 64) @ (64, 128): every product through our GEMM on one
+    thread, the bias taken as it is (a whole number of panels)."""
+    import kernels
+
+    x = rng.standard_normal((64, 64)).astype(dtype)
+    w = (rng.standard_normal((64, 128)) / 8).astype(dtype)
+    b = rng.standard_normal(128).astype(dtype)
+    g = rng.standard_normal((64, 128)).astype(dtype)
+    y = kernels.linear_relu(x, w, b)
+    grad_x, grad_w, grad_b = kernels.linear_relu_backward(g, y, x, w, b)
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    y64 = np.maximum(x64 @ w64 + b, 0)
+    g64 = np.where(y64 > 0, g, 0)
+    for got, expected in [(y, y64), (grad_x, g64 @ w64.T), (grad_w, x64.T @ g64), (grad_b, g64.sum(axis=0))]:
+        assert rel_err(got, expected) < TOLERANCE[np.dtype(dtype)]
