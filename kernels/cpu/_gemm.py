@@ -258,8 +258,8 @@ def _zeros(size, dtype):
 
 
 def _padded_bias(bias, size, dtype):
-    """bias (m,) or None as `size` >= m elements, zero past m: bias itself where it already is that (half a
-    microsecond of gemm's Python per call at (64, 64) @ (64, 128), 8.4 us in all)."""
+    """bias (m,) or None as `size` >= m elements, zero past m: bias itself where it already is that (gemm at
+    (64, 64) @ (64, 128) with a bias took 9.05 us padding a copy each call, 8.05 us so)."""
     if bias is None:
         return _zeros(size, np.dtype(dtype))
     if bias.size == size and bias.dtype == dtype and bias.flags.c_contiguous:

@@ -103,7 +103,6 @@ def test_relu_is_applied_once_after_every_k_block(rng):
     assert (got == 0).any() and (got > 0).any()
 
 
-
 def test_suits_the_products_on_one_thread_where_blas_would_wake_its_threads():
     """The digits MLP's first layer at batch 64 is ours (one thread, where OpenBLAS wakes its second); its last
     batch of 29 rows (OpenBLAS on one thread itself), a classifier's 10 outputs and (256, 64) @ (64, 128) (ours
@@ -121,6 +120,7 @@ def test_linear_relu_and_backward_at_the_digits_first_layer(dtype, rng):
     thread, the bias taken as it is (a whole number of panels)."""
     import kernels
 
+    assert _gemm.suits(64, 64, 128, dtype) and _gemm.suits(64, 128, 64, dtype)
     x = rng.standard_normal((64, 64)).astype(dtype)
     w = (rng.standard_normal((64, 128)) / 8).astype(dtype)
     b = rng.standard_normal(128).astype(dtype)
