@@ -19,7 +19,7 @@ through Bluestein, whose power-of-two convolutions are four-step transforms.
 
 from contextlib import contextmanager
 from functools import lru_cache
-from math import isqrt
+from math import isqrt, ldexp, log2
 
 import numpy as np
 from numba import carray, njit
@@ -229,13 +229,16 @@ def _rows(br, bi, dr, di, pairs, interleaved, fs, task, tasks):
 
 
 @inner
-def _chirp_in(zr, zi, chr_, chi, ur, ui, c):
-    """u = z conj(b) for t < m, 0 up to M; chunk c of _CHUNK (each elementwise pass: a task a chunk)."""
+def _chirp_in(zr, zi, real, scale, chr_, chi, ur, ui, c):
+    """u = z conj(b) for t < m, 0 up to M, z = zr + i scale zi (zr alone where `real`: zi is not read); chunk c of
+    _CHUNK (each elementwise pass: a task a chunk)."""
     m, big = zr.shape[0], ur.shape[0]
+    zero = zr.dtype.type(0)
     for t in range(c * _CHUNK, min((c + 1) * _CHUNK, big)):
         if t < m:
-            ur[t] = zr[t] * chr_[t] + zi[t] * chi[t]
-            ui[t] = zi[t] * chr_[t] - zr[t] * chi[t]
+            im = zero if real else scale * zi[t]
+            ur[t] = zr[t] * chr_[t] + im * chi[t]
+            ui[t] = im * chr_[t] - zr[t] * chi[t]
         else:
             ur[t] = 0
             ui[t] = 0
@@ -252,15 +255,17 @@ def _times_kernel(vr, vi, kr, ki, c):
 
 
 @inner
-def _chirp_out(ur, ui, chr_, chi, zr, zi, c):
-    """z = conj(u) conj(b) / M for t < m; chunk c."""
+def _chirp_out(ur, ui, chr_, chi, zr, zi, real, scale, c):
+    """z = conj(u) conj(b) / M for t < m, its imaginary part times scale (its real part alone where `real`: zi is
+    not written); chunk c."""
     m = zr.shape[0]
-    scale = zr.dtype.type(1.0 / ur.shape[0])
+    inverse = zr.dtype.type(1.0 / ur.shape[0])
     for t in range(c * _CHUNK, min((c + 1) * _CHUNK, m)):
-        cr, ci = chr_[t] * scale, chi[t] * scale
+        cr, ci = chr_[t] * inverse, chi[t] * inverse
         ar, ai = ur[t], -ui[t]
         zr[t] = ar * cr + ai * ci
-        zi[t] = ai * cr - ar * ci
+        if not real:
+            zi[t] = scale * (ai * cr - ar * ci)
 
 
 # --- the real transform's ends: Z of the packed row to fft_half, and back ---
@@ -351,25 +356,100 @@ def _join_pairs(zr, zi, pairs, c):
         pairs[2 * t], pairs[2 * t + 1] = zr[t], zi[t]
 
 
-# --- the passes as tasks (kernels/cpu/_native): one C callback for all of them, compiled once ---
+# --- odd n: two real rows in one complex transform ---
+# For odd n the packing above does not apply: a row is the complex FFT of x itself. Two rows x0, x1 go through one
+# Bluestein transform as z = x0 + i s x1 (the transform is linear), and each row's spectrum is taken back from Z by
+# the symmetry of a real row's spectrum, X_(n-k) = conj(X_k). s, a power of two (exact), brings x1's norm to x0's:
+# a row's rounding error is then relative to its own norm, as if it went alone. A row goes alone (x1 = 0) where it
+# is the last, or either row's norm is 0 or not finite (a row's inf or NaN stays in its own spectrum).
+
+
+@inner
+def _norms(ar, ai, sr, si, c):
+    """sr[c], si[c] = the sums of squares of chunk c of ar and ai (L,) each, summed in float64."""
+    s0, s1 = 0.0, 0.0
+    for t in range(c * _CHUNK, min((c + 1) * _CHUNK, ar.shape[0])):
+        a, b = np.float64(ar[t]), np.float64(ai[t])
+        s0 += a * a
+        s1 += b * b
+    sr[c], si[c] = s0, s1
+
+
+@inner
+def _separate(zr, zi, y0, y1, one, scale, c):
+    """y0[k] = X0_k = (Z_k + conj(Z_(n-k))) / 2 and y1[k] = X1_k = scale (Z_k - conj(Z_(n-k))) / 2i, k < n // 2, as
+    (re, im) floats (2 (n // 2),) each, from Z = FFT(x0 + i x1 / scale) (zr, zi) (n,), Z_n = Z_0; y0 alone where
+    `one`; chunk c."""
+    n = zr.shape[0]
+    h = zr.dtype.type(0.5)
+    hs = h * scale
+    for k in range(c * _CHUNK, min((c + 1) * _CHUNK, n // 2)):
+        j = n - k if k > 0 else 0
+        y0[2 * k] = h * (zr[k] + zr[j])
+        y0[2 * k + 1] = h * (zi[k] - zi[j])
+        if not one:
+            y1[2 * k] = hs * (zi[k] + zi[j])
+            y1[2 * k + 1] = hs * (zr[j] - zr[k])
+
+
+@inner
+def _pair_pack(g0, g1, one, scale, zr, zi, c):
+    """z (zr, zi) (n,) from g0, g1 (as (re, im) floats, (2 (n // 2),) each; g1 = 0 where `one`), for grad_x0 + i scale
+    grad_x1 = FFT(z): grad_x_t = Re FFT(u)_t with u_k = conj(g_k) for k < n // 2, 0 above, and Re FFT(u) =
+    FFT(hu) for u made Hermitian, hu_k = (u_k + conj(u_(n-k))) / 2; z = hu0 + i scale hu1, whose FFT has the two
+    real rows as its real and imaginary parts; chunk c of the n outputs."""
+    n = zr.shape[0]
+    half = n // 2
+    h = zr.dtype.type(0.5)
+    zero = zr.dtype.type(0)
+    for t in range(c * _CHUNK, min((c + 1) * _CHUNK, n)):
+        k = t if t < half else n - t  # u_t's index, or its mirror's
+        if t == 0:
+            zr[t], zi[t] = g0[0], zero if one else scale * g1[0]  # hu_0 = Re u_0
+        elif k >= half:  # t = half or half + 1 (n = 2 half + 1): u is 0 there and at the mirror
+            zr[t], zi[t] = zero, zero
+        else:
+            a0, b0 = g0[2 * k], g0[2 * k + 1]
+            a1, b1 = (zero, zero) if one else (scale * g1[2 * k], scale * g1[2 * k + 1])
+            if t < half:  # u0_t / 2 + i u1_t / 2, u = conj(g)
+                zr[t], zi[t] = h * (a0 + b1), h * (a1 - b0)
+            else:  # conj(u0_k) / 2 + i conj(u1_k) / 2
+                zr[t], zi[t] = h * (a0 - b1), h * (a1 + b0)
+
+
+# --- the passes as tasks (kernels/cpu/_native): two C callbacks, each compiled once ---
 
 # Each call of a pass names its operands in args: a pairs array P (interleaved (re, im) floats), two (re, im)
-# pairs of arrays A and B, and a flag; which of them a pass reads and writes is in _pass_task.
+# pairs of arrays A and B, and a flag; which of them a pass reads and writes is in _pass_task and _pairs_task.
 # The passes' numbers and the flags are NumPy integers: as Python literals, each value passed would compile the
 # callee once more (kernels/cpu/__init__).
-_COLUMNS, _ROWS, _CHIRP_IN, _TIMES_KERNEL, _CHIRP_OUT, _UNPACK, _PACK, _SPLIT, _JOIN = (np.int64(k) for k in range(9))
-_NO, _YES = np.int64(0), np.int64(1)  # the flag: P interleaved (columns) or written (rows)
-_ARGS = 15  # ints, size, floats, size, pass, tasks, P, size, A re, im, size, B re, im, size, flag
+_COLUMNS, _ROWS, _CHIRP_IN, _TIMES_KERNEL, _CHIRP_OUT, _UNPACK, _PACK, _SPLIT, _JOIN, _SEPARATE, _PAIR_PACK, _NORMS = (
+    np.int64(k) for k in range(12))
+# the flag: P interleaved (columns) or written (rows); A's imaginary part 0 (chirp in) or B's not written (chirp
+# out); one row, not two (separate, pair pack)
+_NO, _YES = np.int64(0), np.int64(1)
+_ARGS = 16  # ints, size, floats, size, pass, tasks, P, size, A re, im, size, B re, im, size, flag, shift
+# shift: the exponent e of the power of two 2^e that chirp in, chirp out, separate and pair pack scale the second
+# row by (the imaginary part), set before each (odd n's pairs of rows)
+_SHIFT = 15
+_ALONE = np.int64(1 << 20)  # _pair_shift's answer where two rows go alone
+
+
+@inner
+def _operands(floats, args):
+    """(P, A re, im, B re, im, flag, 2^shift) of a pass's task from args; floats: a pointer of the task's dtype."""
+    p = carray(pointer(args[6], floats), args[7])
+    ar, ai = carray(pointer(args[8], floats), args[10]), carray(pointer(args[9], floats), args[10])
+    br, bi = carray(pointer(args[11], floats), args[13]), carray(pointer(args[12], floats), args[13])
+    return p, ar, ai, br, bi, args[14] != 0, p.dtype.type(ldexp(1.0, args[_SHIFT]))
 
 
 def _pass_task(floats, args, task):
     """Task `task` of the pass args[4] (a C callback, _native); floats: the plan's floats (long_plan), which
     give the dtype it is compiled for. Returns 0, or 1 where the task raised."""
     ints, floats_ = carray(pointer(args[0], np.int64), args[1]), carray(floats, args[3])
-    kind, tasks, flag = args[4], args[5], args[14] != 0
-    p = carray(pointer(args[6], floats), args[7])
-    ar, ai = carray(pointer(args[8], floats), args[10]), carray(pointer(args[9], floats), args[10])
-    br, bi = carray(pointer(args[11], floats), args[13]), carray(pointer(args[12], floats), args[13])
+    kind, tasks = args[4], args[5]
+    p, ar, ai, br, bi, flag, scale = _operands(floats, args)
     _, fs, chr_, chi, kr, ki, hr, hi = long_views(ints, floats_)
     try:  # only the work (kernels/cpu/_native)
         if kind == _COLUMNS:
@@ -377,11 +457,11 @@ def _pass_task(floats, args, task):
         elif kind == _ROWS:
             _rows(ar, ai, br, bi, p, flag, fs, task, tasks)
         elif kind == _CHIRP_IN:
-            _chirp_in(ar, ai, chr_, chi, br, bi, task)
+            _chirp_in(ar, ai, flag, scale, chr_, chi, br, bi, task)
         elif kind == _TIMES_KERNEL:
             _times_kernel(ar, ai, kr, ki, task)
         elif kind == _CHIRP_OUT:
-            _chirp_out(ar, ai, chr_, chi, br, bi, task)
+            _chirp_out(ar, ai, chr_, chi, br, bi, flag, scale, task)
         elif kind == _UNPACK:
             _unpack_forward(ar, ai, hr, hi, p, task)
         elif kind == _PACK:
@@ -390,6 +470,23 @@ def _pass_task(floats, args, task):
             _split_pairs(p, ar, ai, task)
         else:
             _join_pairs(ar, ai, p, task)
+    except Exception:  # noqa: BLE001
+        return 1
+    return 0
+
+
+def _pairs_task(floats, args, task):
+    """Task `task` of odd n's passes args[4] (norms, separate, pair pack), as _pass_task: a callback of their own,
+    compiled where n is odd (in _pass_task, they took 0.5 s more of every long row's cold first call, measured)."""
+    kind = args[4]
+    p, ar, ai, br, bi, flag, scale = _operands(floats, args)
+    try:  # only the work (kernels/cpu/_native)
+        if kind == _NORMS:
+            _norms(ar, ai, br, bi, task)
+        elif kind == _SEPARATE:
+            _separate(ar, ai, p, br, flag, scale, task)
+        else:
+            _pair_pack(p, br, flag, scale, ar, ai, task)
     except Exception:  # noqa: BLE001
         return 1
     return 0
@@ -407,6 +504,16 @@ def _run_pass(block, args, kind, tasks, p, ar, ai, br, bi, flag, runner):
 
 
 @inner
+def _run_pairs_pass(block, args, pairs_entry, kind, tasks, p, ar, ai, br, bi, flag, runner):
+    """_run_pass for one of _pairs_task's passes; pairs_entry: its address."""
+    entry = block[0]
+    block[0] = pairs_entry
+    failed = _run_pass(block, args, kind, tasks, p, ar, ai, br, bi, flag, runner)
+    block[0] = entry
+    return failed
+
+
+@inner
 def _chunks(size):
     return (size + _CHUNK - 1) // _CHUNK
 
@@ -421,40 +528,72 @@ def _four_step(block, args, m1, m2, p, sr, si, interleaved, br, bi, dr, di, out_
 
 
 @inner
-def _bluestein(block, args, m1, m2, zr, zi, br, bi, ur, ui, vr, vi, runner):
-    """The FFT of (zr, zi) (m,), in place: X_k = conj(b_k) sum_t z_t conj(b_t) b_(k-t), a circular
-    convolution of length M by two four-step FFTs; br ... vi: scratch (M,)."""
+def _bluestein(block, args, m1, m2, sr, si, real_in, shift_in, zr, zi, real_out, shift_out, br, bi, ur, ui, vr, vi,
+               runner):
+    """The FFT of z = sr + i 2^shift_in si (m,) into (zr, zi) (m,), zi times 2^shift_out; zr, zi may be sr, si:
+    X_k = conj(b_k) sum_t z_t conj(b_t) b_(k-t), a circular convolution of length M by two four-step FFTs.
+    real_in: si is not read, z = sr; real_out: only zr is written. br ... vi: scratch (M,)."""
     none = zr[:0]
     big = ur.size
-    failed = _run_pass(block, args, _CHIRP_IN, _chunks(big), none, zr, zi, ur, ui, _NO, runner)
+    args[_SHIFT] = shift_in
+    failed = _run_pass(block, args, _CHIRP_IN, _chunks(big), none, sr, si, ur, ui, real_in, runner)
     failed = failed or _four_step(block, args, m1, m2, none, ur, ui, _NO, br, bi, vr, vi, none, _NO, runner)
     failed = failed or _run_pass(block, args, _TIMES_KERNEL, _chunks(big), none, vr, vi, none, none, _NO, runner)
     failed = failed or _four_step(block, args, m1, m2, none, vr, vi, _NO, br, bi, ur, ui, none, _NO, runner)
-    return failed or _run_pass(block, args, _CHIRP_OUT, _chunks(zr.size), none, ur, ui, zr, zi, _NO, runner)
+    args[_SHIFT] = shift_out
+    return failed or _run_pass(block, args, _CHIRP_OUT, _chunks(zr.size), none, ur, ui, zr, zi, real_out, runner)
+
+
+@inner
+def _pair_shift(block, args, pairs_entry, a, b, partials_r, partials_i, runner):
+    """The shift e that brings row b's norm (2^e |b|) to row a's, a power of two, where a and b (L,) can go through one
+    transform together; else _ALONE: either norm 0 or not finite (inf or NaN in the row, or squares past float64's
+    range), or norms more than 2^60 apart. partials_r, partials_i: scratch, a chunk's element each."""
+    chunks = _chunks(a.size)
+    if _run_pairs_pass(block, args, pairs_entry, _NORMS, chunks, a[:0], a, b, partials_r[:chunks], partials_i[:chunks],
+                       _NO, runner):
+        return _ALONE
+    s0, s1 = 0.0, 0.0
+    for c in range(chunks):
+        s0 += partials_r[c]
+        s1 += partials_i[c]
+    if not (0 < s0 < np.inf and 0 < s1 < np.inf and 2.0**-120 <= s0 / s1 <= 2.0**120):
+        return _ALONE
+    return np.int64(round(0.5 * log2(s0 / s1)))
 
 
 @njit(cache=True)
-def _forward_rows(x, y, ints, floats, zr, zi, br, bi, ur, ui, vr, vi, entry, runner):
+def _forward_rows(x, y, ints, floats, zr, zi, br, bi, ur, ui, vr, vi, entry, pairs_entry, runner):
     """y (B, 2 (n // 2)) floats = fft_half of x (B, n), one row at a time, each pass on the threads; scratch:
-    _scratch(). Returns nonzero where a task failed."""
+    _scratch(); entry, pairs_entry: _entries(). Returns nonzero where a task failed."""
     bluestein, m1, m2 = ints[0] != 0, ints[1], ints[2]  # long_plan's; not long_views: that compiles in the task only
     block, args = task_block(entry, floats.ctypes.data, np.int64(_ARGS))
     args[0], args[1], args[2], args[3] = ints.ctypes.data, ints.size, floats.ctypes.data, floats.size
-    n = x.shape[1]
+    args[_SHIFT] = 0
+    rows, n = x.shape
     none = x[0, :0]
-    for r in range(x.shape[0]):
-        if n % 2 == 1:  # odd n: the complex FFT of x itself, always Bluestein (odd m never splits)
-            for t in range(n):
-                zr[t], zi[t] = x[r, t], 0
-            if _bluestein(block, args, m1, m2, zr, zi, br, bi, ur, ui, vr, vi, runner):
+    if n % 2 == 1:  # odd n: the complex FFT of x itself, always Bluestein (odd m never splits); two rows at a time
+        r = 0
+        while r < rows:
+            shift = _pair_shift(block, args, pairs_entry, x[r], x[r + 1], vr, vi, runner) if r + 1 < rows else _ALONE
+            one = _YES if shift == _ALONE else _NO
+            if one:
+                shift = _NO
+            second = r + 1 - one  # not read (one)
+            if _bluestein(block, args, m1, m2, x[r], x[second], one, shift, zr, zi, _NO, _NO, br, bi, ur, ui, vr, vi,
+                          runner):
                 return 1
-            if _run_pass(block, args, _JOIN, _chunks(n // 2), y[r], zr[: n // 2], zi[: n // 2], none, none, _NO,
-                         runner):
+            args[_SHIFT] = -shift
+            if _run_pairs_pass(block, args, pairs_entry, _SEPARATE, _chunks(n // 2), y[r], zr, zi, y[second], y[second],
+                               one, runner):
                 return 1
-            continue
+            r += 2 - one
+        return 0
+    for r in range(rows):
         if bluestein:
             failed = _run_pass(block, args, _SPLIT, _chunks(zr.size), x[r], zr, zi, none, none, _NO, runner)
-            failed = failed or _bluestein(block, args, m1, m2, zr, zi, br, bi, ur, ui, vr, vi, runner)
+            failed = failed or _bluestein(block, args, m1, m2, zr, zi, _NO, _NO, zr, zi, _NO, _NO, br, bi, ur, ui,
+                                          vr, vi, runner)
         else:
             failed = _four_step(block, args, m1, m2, x[r], none, none, _YES, br, bi, zr, zi, none, _NO, runner)
         if failed or _run_pass(block, args, _UNPACK, _chunks(zr.size), y[r], zr, zi, none, none, _NO, runner):
@@ -463,32 +602,38 @@ def _forward_rows(x, y, ints, floats, zr, zi, br, bi, ur, ui, vr, vi, entry, run
 
 
 @njit(cache=True)
-def _backward_rows(g, grad_x, ints, floats, zr, zi, br, bi, ur, ui, vr, vi, entry, runner):
+def _backward_rows(g, grad_x, ints, floats, zr, zi, br, bi, ur, ui, vr, vi, entry, pairs_entry, runner):
     """grad_x (B, n) from g (B, 2 (n // 2)) floats, one row at a time, each pass on the threads; scratch:
-    _scratch(). Returns nonzero where a task failed."""
+    _scratch(); entry, pairs_entry: _entries(). Returns nonzero where a task failed."""
     bluestein, m1, m2 = ints[0] != 0, ints[1], ints[2]  # long_plan's; not long_views: that compiles in the task only
     block, args = task_block(entry, floats.ctypes.data, np.int64(_ARGS))
     args[0], args[1], args[2], args[3] = ints.ctypes.data, ints.size, floats.ctypes.data, floats.size
-    n = grad_x.shape[1]
-    half = n // 2
+    args[_SHIFT] = 0
+    rows, n = grad_x.shape
     none = g[0, :0]
-    for r in range(g.shape[0]):
-        if n % 2 == 1:  # grad_x_t = Re(sum_k conj(g_k) w^(kt)): the FFT of conj(g) padded to n
-            if _run_pass(block, args, _SPLIT, _chunks(half), g[r], zr[:half], zi[:half], none, none, _NO, runner):
+    if n % 2 == 1:  # grad_x_t = Re(sum_k conj(g_k) w^(kt)), the FFT of conj(g) padded to n: two rows at a time
+        r = 0
+        while r < rows:
+            shift = _pair_shift(block, args, pairs_entry, g[r], g[r + 1], vr, vi, runner) if r + 1 < rows else _ALONE
+            one = _YES if shift == _ALONE else _NO
+            if one:
+                shift = _NO
+            second = r + 1 - one  # not read or written (one)
+            args[_SHIFT] = shift
+            if _run_pairs_pass(block, args, pairs_entry, _PAIR_PACK, _chunks(n), g[r], zr, zi, g[second], g[second], one,
+                               runner):
                 return 1
-            for t in range(n):
-                zi[t] = -zi[t] if t < half else 0
-                if t >= half:
-                    zr[t] = 0
-            if _bluestein(block, args, m1, m2, zr, zi, br, bi, ur, ui, vr, vi, runner):
+            if _bluestein(block, args, m1, m2, zr, zi, _NO, _NO, grad_x[r], grad_x[second], one, -shift, br, bi, ur,
+                          ui, vr, vi, runner):
                 return 1
-            for t in range(n):
-                grad_x[r, t] = zr[t]
-            continue
+            r += 2 - one
+        return 0
+    for r in range(rows):
         if _run_pass(block, args, _PACK, _chunks(zr.size), g[r], zr, zi, none, none, _NO, runner):
             return 1
         if bluestein:
-            failed = _bluestein(block, args, m1, m2, zr, zi, br, bi, ur, ui, vr, vi, runner)
+            failed = _bluestein(block, args, m1, m2, zr, zi, _NO, _NO, zr, zi, _NO, _NO, br, bi, ur, ui, vr, vi,
+                                runner)
             failed = failed or _run_pass(block, args, _JOIN, _chunks(zr.size), grad_x[r], zr, zi, none, none, _NO,
                                          runner)
         else:
@@ -513,6 +658,11 @@ def _layout(n, dtype):
     return int(offsets[-1]), offsets, sizes
 
 
+def _entries(n, dtype):
+    """(_pass_task's address, _pairs_task's for odd n, else 0: no driver runs it) for rows of n of dtype."""
+    return task_entry(_pass_task, dtype), task_entry(_pairs_task, dtype) if n % 2 else 0
+
+
 @contextmanager
 def _scratch(n, dtype):
     """The scratch arrays of _layout, in one buffer of _alloc's pool, kept from call to call: a fresh one could be
@@ -530,7 +680,7 @@ def fft_half(x, y):
     n = x.shape[1]
     with _scratch(n, x.dtype) as scratch:
         failed = _forward_rows(np.ascontiguousarray(x), y.view(x.dtype), *long_plan(n, x.dtype), *scratch,
-                               task_entry(_pass_task, x.dtype), runner())
+                               *_entries(n, x.dtype), runner())
     if failed:
         raise MemoryError("fft_half: a task of a long row's pass failed (out of memory for its scratch)")
 
@@ -540,6 +690,6 @@ def fft_half_backward(grad_y, grad_x):
     n = grad_x.shape[1]
     with _scratch(n, grad_x.dtype) as scratch:
         failed = _backward_rows(np.ascontiguousarray(grad_y).view(grad_x.dtype), grad_x, *long_plan(n, grad_x.dtype),
-                                *scratch, task_entry(_pass_task, grad_x.dtype), runner())
+                                *scratch, *_entries(n, grad_x.dtype), runner())
     if failed:
         raise MemoryError("fft_half_backward: a task of a long row's pass failed (out of memory for its scratch)")

@@ -10,7 +10,7 @@ import pytest
 
 import kernels
 from kernels.fft_half import _long
-from tests.numerics import rel_err
+from tests.numerics import TOLERANCE, rel_err
 
 # (rows, n): the four-step split m = m1 m2 for powers of two (2^20, 2^22) and for a mixed radix
 # (m = 2^8 3^2 5^3); Bluestein on four-step for a large prime n, for n = 2 * prime (m prime), for an
@@ -78,6 +78,56 @@ def test_long_rows_on_strided_and_batched_inputs(rng):
     n = 2**17
     x = rng.standard_normal((2, 4, n))[:, ::2]
     assert rel_err(kernels.fft_half(x), np.fft.fft(x)[..., : n // 2]) <= 1e-12
+
+
+def _rows_of_unlike_norms(rng, n):
+    """Four rows for odd n's pairs (kernels/fft_half/_long.py): dense at 1e6 beside dense at 1e-6, one spike beside
+    dense noise."""
+    x = rng.standard_normal((4, n))
+    x[0] *= 1e6
+    x[1] *= 1e-6
+    x[2] = 0
+    x[2, rng.integers(n)] = 1.0
+    return x
+
+
+@pytest.mark.parametrize("dtype, ctype", [(np.float64, np.complex128), (np.float32, np.complex64)])
+def test_odd_rows_paired_in_one_transform_each_keep_their_own_accuracy(dtype, ctype, rng):
+    """Odd n takes two rows through one complex transform, the second scaled to the first's norm: each row's error
+    is still within the bound relative to its own norm, whatever the other row's."""
+    n = 65537
+    x = _rows_of_unlike_norms(rng, n)
+    g = x[:, : n // 2] + 1j * _rows_of_unlike_norms(rng, n)[:, 1 : n // 2 + 1]
+    y = kernels.fft_half(x.astype(dtype))
+    grad_x = kernels.fft_half_backward(g.astype(ctype), None, x.astype(dtype))[0]
+    expected = np.fft.fft(x.astype(dtype).astype(np.float64))[:, : n // 2]
+    expected_grad = _reference_backward(g.astype(ctype).astype(np.complex128), n)
+    bound = TOLERANCE[np.dtype(dtype)]
+    for row in range(4):
+        assert rel_err(y[row], expected[row]) <= bound, row
+        assert rel_err(grad_x[row], expected_grad[row]) <= bound, row
+
+
+def test_odd_rows_beside_a_zero_or_non_finite_row_are_their_own(rng):
+    """A row of zeros has a spectrum of exact zeros, and a row holding NaN or inf spoils only its own spectrum, as
+    each row transformed alone: such rows do not share a transform."""
+    n = 65537
+    x = rng.standard_normal((5, n))
+    x[1] = 0
+    x[2, 7] = np.nan
+    x[3, 11] = np.inf
+    y = kernels.fft_half(x)
+    g = rng.standard_normal((5, n // 2)) + 1j * rng.standard_normal((5, n // 2))
+    g[1] = 0
+    g[2, 7] = np.nan
+    g[3, 11] = np.inf
+    grad_x = kernels.fft_half_backward(g, None, x)[0]
+    for row in (0, 4):
+        assert rel_err(y[row], np.fft.fft(x[row])[: n // 2]) <= 1e-12
+        assert rel_err(grad_x[row], _reference_backward(g[row], n)) <= 1e-12
+    assert np.all(y[1] == 0) and np.all(grad_x[1] == 0)
+    for row in (2, 3):
+        assert not np.isfinite(y[row]).any() and not np.isfinite(grad_x[row]).any()
 
 
 @pytest.mark.parametrize("m", [2**16, 2**17, 2**19, 2**21, 288000])
