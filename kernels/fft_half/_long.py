@@ -477,7 +477,7 @@ def _pass_task(floats, args, task):
 
 def _pairs_task(floats, args, task):
     """Task `task` of odd n's passes args[4] (norms, separate, pair pack), as _pass_task: a callback of their own,
-    compiled where n is odd (in _pass_task, they took 0.5 s more of every long row's cold first call, measured)."""
+    compiled where n is odd (in _pass_task, they took 0.5-0.7 s more of every long row's cold first call, measured)."""
     kind = args[4]
     p, ar, ai, br, bi, flag, scale = _operands(floats, args)
     try:  # only the work (kernels/cpu/_native)
