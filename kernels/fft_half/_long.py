@@ -432,7 +432,6 @@ _ARGS = 16  # ints, size, floats, size, pass, tasks, P, size, A re, im, size, B 
 # shift: the exponent e of the power of two 2^e that chirp in, chirp out, separate and pair pack scale the second
 # row by (the imaginary part), set before each (odd n's pairs of rows)
 _SHIFT = 15
-_ALONE = np.int64(1 << 20)  # _pair_shift's answer where two rows go alone
 
 
 @inner
@@ -545,21 +544,25 @@ def _bluestein(block, args, m1, m2, sr, si, real_in, shift_in, zr, zi, real_out,
 
 
 @inner
-def _pair_shift(block, args, pairs_entry, a, b, partials_r, partials_i, runner):
-    """The shift e that brings row b's norm (2^e |b|) to row a's, a power of two, where a and b (L,) can go through one
-    transform together; else _ALONE: either norm 0 or not finite (inf or NaN in the row, or squares past float64's
-    range), or norms more than 2^60 apart. partials_r, partials_i: scratch, a chunk's element each."""
+def _pairing(block, args, pairs_entry, rows, r, partials_r, partials_i, runner):
+    """(one, shift) for row r of rows (B, L) and the row after it: one = _YES where row r goes alone (it is the last,
+    or either row's norm is 0 or not finite: inf or NaN in it, or squares past float64's range; or the norms are
+    more than 2^60 apart), else _NO and the shift e that brings row r + 1's norm (2^e |row r + 1|) to row r's.
+    partials_r, partials_i: scratch, a chunk's element each."""
+    if r + 1 == rows.shape[0]:
+        return _YES, _NO
+    a, b = rows[r], rows[r + 1]
     chunks = _chunks(a.size)
     if _run_pairs_pass(block, args, pairs_entry, _NORMS, chunks, a[:0], a, b, partials_r[:chunks], partials_i[:chunks],
                        _NO, runner):
-        return _ALONE
+        return _YES, _NO
     s0, s1 = 0.0, 0.0
     for c in range(chunks):
         s0 += partials_r[c]
         s1 += partials_i[c]
     if not (0 < s0 < np.inf and 0 < s1 < np.inf and 2.0**-120 <= s0 / s1 <= 2.0**120):
-        return _ALONE
-    return np.int64(round(0.5 * log2(s0 / s1)))
+        return _YES, _NO
+    return _NO, np.int64(round(0.5 * log2(s0 / s1)))
 
 
 @njit(cache=True)
@@ -575,10 +578,7 @@ def _forward_rows(x, y, ints, floats, zr, zi, br, bi, ur, ui, vr, vi, entry, pai
     if n % 2 == 1:  # odd n: the complex FFT of x itself, always Bluestein (odd m never splits); two rows at a time
         r = 0
         while r < rows:
-            shift = _pair_shift(block, args, pairs_entry, x[r], x[r + 1], vr, vi, runner) if r + 1 < rows else _ALONE
-            one = _YES if shift == _ALONE else _NO
-            if one:
-                shift = _NO
+            one, shift = _pairing(block, args, pairs_entry, x, r, vr, vi, runner)
             second = r + 1 - one  # not read (one)
             if _bluestein(block, args, m1, m2, x[r], x[second], one, shift, zr, zi, _NO, _NO, br, bi, ur, ui, vr, vi,
                           runner):
@@ -614,10 +614,7 @@ def _backward_rows(g, grad_x, ints, floats, zr, zi, br, bi, ur, ui, vr, vi, entr
     if n % 2 == 1:  # grad_x_t = Re(sum_k conj(g_k) w^(kt)), the FFT of conj(g) padded to n: two rows at a time
         r = 0
         while r < rows:
-            shift = _pair_shift(block, args, pairs_entry, g[r], g[r + 1], vr, vi, runner) if r + 1 < rows else _ALONE
-            one = _YES if shift == _ALONE else _NO
-            if one:
-                shift = _NO
+            one, shift = _pairing(block, args, pairs_entry, g, r, vr, vi, runner)
             second = r + 1 - one  # not read or written (one)
             args[_SHIFT] = shift
             if _run_pairs_pass(block, args, pairs_entry, _PAIR_PACK, _chunks(n), g[r], zr, zi, g[second], g[second], one,
