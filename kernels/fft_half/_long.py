@@ -366,7 +366,8 @@ def _join_pairs(zr, zi, pairs, c):
 
 @inner
 def _norms(ar, ai, sr, si, c):
-    """sr[c], si[c] = the sums of squares of chunk c of ar and ai (L,) each, summed in float64."""
+    """sr[c], si[c] = the sums of squares of chunk c of ar and ai (L,) each, summed in float64, kept in sr's dtype (inf
+    past its range: _pairing)."""
     s0, s1 = 0.0, 0.0
     for t in range(c * _CHUNK, min((c + 1) * _CHUNK, ar.shape[0])):
         a, b = np.float64(ar[t]), np.float64(ai[t])
@@ -383,13 +384,13 @@ def _separate(zr, zi, y0, y1, one, scale, c):
     n = zr.shape[0]
     h = zr.dtype.type(0.5)
     hs = h * scale
-    for k in range(c * _CHUNK, min((c + 1) * _CHUNK, n // 2)):
+    for k in range(c * _CHUNK, min((c + 1) * _CHUNK, n // 2)):  # halves first: a sum past the largest float stays
         j = n - k if k > 0 else 0
-        y0[2 * k] = h * (zr[k] + zr[j])
-        y0[2 * k + 1] = h * (zi[k] - zi[j])
+        y0[2 * k] = h * zr[k] + h * zr[j]
+        y0[2 * k + 1] = h * zi[k] - h * zi[j]
         if not one:
-            y1[2 * k] = hs * (zi[k] + zi[j])
-            y1[2 * k + 1] = hs * (zr[j] - zr[k])
+            y1[2 * k] = hs * zi[k] + hs * zi[j]
+            y1[2 * k + 1] = hs * zr[j] - hs * zr[k]
 
 
 @inner
@@ -546,9 +547,15 @@ def _bluestein(block, args, m1, m2, sr, si, real_in, shift_in, zr, zi, real_out,
 @inner
 def _pairing(block, args, pairs_entry, rows, r, partials_r, partials_i, runner):
     """(one, shift) for row r of rows (B, L) and the row after it: one = _YES where row r goes alone (it is the last,
-    or either row's norm is 0 or not finite: inf or NaN in it, or squares past float64's range; or the norms are
-    more than 2^60 apart), else _NO and the shift e that brings row r + 1's norm (2^e |row r + 1|) to row r's.
-    partials_r, partials_i: scratch, a chunk's element each."""
+    or either row's norm is 0 or not finite: inf or NaN in it, or a chunk's sum of squares past the rows' dtype;
+    or the norms are more than 2^60 apart), else _NO and the shift e that brings row r + 1's norm
+    (2^e |row r + 1|) to row r's. partials_r, partials_i: scratch of the rows' dtype, a chunk's element each.
+
+    The chunks' sums are kept in the rows' dtype, and that is what keeps a shared transform from overflowing where
+    one row's alone would not (that row's inf would reach the other): in float32, rows whose chunk of _CHUNK
+    squares passes 3.4e38 (elements past about 1e17) go alone, far below where Bluestein could overflow (its
+    largest value is at most 2 M L^1.5 |z|, |z| <= sqrt(3) times the larger norm: under 3.4e38 for every L up to
+    2^22); in float64, past 1.8e308 (elements past about 1e152)."""
     if r + 1 == rows.shape[0]:
         return _YES, _NO
     a, b = rows[r], rows[r + 1]

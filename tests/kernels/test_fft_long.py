@@ -130,6 +130,18 @@ def test_odd_rows_beside_a_zero_or_non_finite_row_are_their_own(rng):
         assert not np.isfinite(y[row]).any() and not np.isfinite(grad_x[row]).any()
 
 
+def test_odd_rows_beside_a_row_whose_transform_overflows_are_their_own(rng):
+    """A float32 row of 1e33 overflows in its own transform; the row beside it (1e15, its norm within 2^60 of the
+    first's), which a shared transform would scale up to that norm (NaN throughout, measured with the chunks' sums
+    kept from overflowing), goes alone and keeps its own accuracy."""
+    n = 65537
+    x = rng.standard_normal((2, n)).astype(np.float32)
+    x[0] *= np.float32(1e33)
+    x[1] *= np.float32(1e15)
+    y = kernels.fft_half(x)
+    assert rel_err(y[1], np.fft.fft(x[1].astype(np.float64))[: n // 2]) <= TOLERANCE[np.dtype(np.float32)]
+
+
 @pytest.mark.parametrize("m", [2**16, 2**17, 2**19, 2**21, 288000])
 def test_split_is_two_multiples_of_16_near_the_square_root(m):
     m1, m2 = _long._split(m)
