@@ -583,7 +583,7 @@ def _forward_rows(x, y, ints, floats, zr, zi, br, bi, ur, ui, vr, vi, entry, pai
     rows, n = x.shape
     none = x[0, :0]
     if n % 2 == 1:  # odd n: the complex FFT of x itself, always Bluestein (odd m never splits); two rows at a time
-        r = 0
+        r = np.int64(0)  # not a literal 0: _pairing would compile for Literal[int](0) too (kernels/cpu/__init__)
         while r < rows:
             one, shift = _pairing(block, args, pairs_entry, x, r, vr, vi, runner)
             second = r + 1 - one  # not read (one)
@@ -619,7 +619,7 @@ def _backward_rows(g, grad_x, ints, floats, zr, zi, br, bi, ur, ui, vr, vi, entr
     rows, n = grad_x.shape
     none = g[0, :0]
     if n % 2 == 1:  # grad_x_t = Re(sum_k conj(g_k) w^(kt)), the FFT of conj(g) padded to n: two rows at a time
-        r = 0
+        r = np.int64(0)  # not a literal 0: _pairing would compile for Literal[int](0) too (kernels/cpu/__init__)
         while r < rows:
             one, shift = _pairing(block, args, pairs_entry, g, r, vr, vi, runner)
             second = r + 1 - one  # not read or written (one)

@@ -3,7 +3,7 @@
 A literal integer passed to a compiled function (or a loop variable that starts as one) makes Numba compile
 the callee once for ``Literal[int](k)`` and again for ``int64`` at its other calls: the FFT's butterflies
 were each compiled twice for it (kernels/cpu/__init__). This runs every op on its test examples and on its
-quick benchmark sizes (the threads' paths) and on two long rows, then reads what every kernel function was compiled for, in a
+quick benchmark sizes (the threads' paths) and on long rows (a pair of odd ones), then reads what every kernel function was compiled for, in a
 fresh process with an empty Numba cache: code loaded from the cache compiles nothing, so it would show nothing.
 """
 
@@ -29,8 +29,8 @@ def _run_everything(rng):
         for case in op.cases():
             if case.quick:
                 case.ours(*case.make(rng))
-    for n in (2**17, 2**17 + 1):  # long rows, in no quick case: the four-step passes, and Bluestein on them
-        x = rng.standard_normal((1, n)).astype(np.float32)
+    for n, rows in ((2**17, 1), (2**17 + 1, 2)):  # long rows, in no quick case: the four-step passes, and Bluestein
+        x = rng.standard_normal((rows, n)).astype(np.float32)  # on them (odd n: a pair of rows)
         y = kernels.fft_half(x)
         kernels.fft_half_backward(np.ones_like(y), y, x)
 
