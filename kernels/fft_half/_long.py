@@ -361,7 +361,8 @@ def _join_pairs(zr, zi, pairs, c):
 # Bluestein transform as z = x0 + i s x1 (the transform is linear), and each row's spectrum is taken back from Z by
 # the symmetry of a real row's spectrum, X_(n-k) = conj(X_k). s, a power of two (exact), brings x1's norm to x0's:
 # a row's rounding error is then relative to its own norm, as if it went alone. A row goes alone (x1 = 0) where it
-# is the last, or either row's norm is 0 or not finite (a row's inf or NaN stays in its own spectrum).
+# is the last, or either row's norm is 0 or not finite (a row's inf or NaN stays in its own spectrum), or as
+# _pairing says.
 
 
 @inner
