@@ -625,8 +625,8 @@ def _backward_rows(g, grad_x, ints, floats, zr, zi, br, bi, ur, ui, vr, vi, entr
             one, shift = _pairing(block, args, pairs_entry, g, r, vr, vi, runner)
             second = r + 1 - one  # not read or written (one)
             args[_SHIFT] = shift
-            if _run_pairs_pass(block, args, pairs_entry, _PAIR_PACK, _chunks(n), g[r], zr, zi, g[second], g[second], one,
-                               runner):
+            if _run_pairs_pass(block, args, pairs_entry, _PAIR_PACK, _chunks(n), g[r], zr, zi, g[second], g[second],
+                               one, runner):
                 return 1
             if _bluestein(block, args, m1, m2, zr, zi, _NO, _NO, grad_x[r], grad_x[second], one, -shift, br, bi, ur,
                           ui, vr, vi, runner):

@@ -3,8 +3,9 @@
 A literal integer passed to a compiled function (or a loop variable that starts as one) makes Numba compile
 the callee once for ``Literal[int](k)`` and again for ``int64`` at its other calls: the FFT's butterflies
 were each compiled twice for it (kernels/cpu/__init__). This runs every op on its test examples and on its
-quick benchmark sizes (the threads' paths) and on long rows (a pair of odd ones), then reads what every kernel function was compiled for, in a
-fresh process with an empty Numba cache: code loaded from the cache compiles nothing, so it would show nothing.
+quick benchmark sizes (the threads' paths) and on long rows (a pair of odd ones), then reads what every kernel
+function was compiled for, in a fresh process with an empty Numba cache: code loaded from the cache compiles
+nothing, so it would show nothing.
 """
 
 import json
