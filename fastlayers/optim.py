@@ -55,8 +55,9 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     """Adam, as torch.optim.Adam: betas, eps, weight_decay (added to the gradient), amsgrad.
 
-    Each parameter's update is one pass of kernels.adam_update_many (Numba on the CPU, up to eight
-    parameters a call; an elementwise kernel each on the GPU) rather than NumPy's six temporaries.
+    Each parameter's update is one pass of kernels.AdamStep (adam_update_many's arrays checked once: Numba on
+    the CPU, up to eight parameters a call; an elementwise kernel each on the GPU) rather than NumPy's six
+    temporaries.
     """
 
     decoupled_weight_decay = False
@@ -69,6 +70,7 @@ class Adam(Optimizer):
         if not eps >= 0 or not weight_decay >= 0:
             raise ValueError(f"{type(self).__name__}: eps and weight_decay must be >= 0, got {eps} and {weight_decay}")
         self.betas, self.eps, self.weight_decay, self.amsgrad = (beta1, beta2), eps, weight_decay, amsgrad
+        self._kernels = {}  # the ids of the arrays of the parameters updated together -> their kernels.AdamStep
 
     def state_of(self, p):
         """p's state (step count, moments), made (zeros, step 0) where it has none or one of another shape."""
@@ -79,17 +81,30 @@ class Adam(Optimizer):
         return state
 
     def step(self):
-        groups = {}  # parameters updated in one kernels.adam_update_many call: one array type, dtype and step
-        for p in self._with_grads():
+        groups = {}  # parameters updated in one call: one array type, dtype and step
+        for p in self.params:
+            if p.grad is None or p.data is None:
+                continue
             state = self.state_of(p)
             state["step"] += 1
             groups.setdefault((type(p.data), p.data.dtype, state["step"]), []).append((p, state))
         for (_, _, step), members in groups.items():
-            kernels.adam_update_many([p.data for p, _ in members], [p.grad for p, _ in members],
-                                     [s["exp_avg"] for _, s in members], [s["exp_avg_sq"] for _, s in members],
-                                     [s["max_exp_avg_sq"] for _, s in members] if self.amsgrad else None,
-                                     step=step, lr=self.lr, betas=self.betas, eps=self.eps,
-                                     weight_decay=self.weight_decay, decoupled_weight_decay=self.decoupled_weight_decay)
+            self._kernel(members)([p.grad for p, _ in members], step=step, lr=self.lr, betas=self.betas, eps=self.eps,
+                                  weight_decay=self.weight_decay, decoupled_weight_decay=self.decoupled_weight_decay)
+
+    def _kernel(self, members):
+        """The kernels.AdamStep for these (parameter, state) pairs' arrays, made again where any array was replaced
+        (a parameter's data assigned, a state loaded). Each AdamStep holds its arrays: no id in a key is reused
+        while the key is kept."""
+        key = tuple([id(a) for p, s in members for a in (p.data, s["exp_avg"], s["exp_avg_sq"], s["max_exp_avg_sq"])])
+        kernel = self._kernels.get(key)
+        if kernel is None:
+            if len(self._kernels) >= 8:  # what a model's parameters change through, not a record of it
+                self._kernels.clear()
+            kernel = self._kernels[key] = kernels.AdamStep(
+                [p.data for p, _ in members], [s["exp_avg"] for _, s in members], [s["exp_avg_sq"] for _, s in members],
+                [s["max_exp_avg_sq"] for _, s in members] if self.amsgrad else None)
+        return kernel
 
 
 class AdamW(Adam):

@@ -24,7 +24,7 @@ prefer_tbb()  # before Numba starts its threads
 
 from ._op import Case, GpuCase, Op  # noqa: E402
 from ._ops import OPS  # noqa: E402
-from .adam import adam_update, adam_update_many  # noqa: E402
+from .adam import AdamStep, adam_update, adam_update_many  # noqa: E402
 from .mlp_step import MLPStep  # noqa: E402
 
 for _op in OPS:
@@ -34,6 +34,6 @@ for _op in OPS:
 from . import reference  # noqa: E402
 
 __all__ = [*(_op.name for _op in OPS), *(f"{_op.name}_backward" for _op in OPS), "adam_update", "adam_update_many",
-           "MLPStep",
+           "AdamStep", "MLPStep",
            "limit_threads", "reference", "OPS", "Op", "Case", "GpuCase"]
 del _op

@@ -27,10 +27,16 @@ _ADAM_AMSGRAD = cupy.ElementwiseKernel(
 )
 
 
-def adam_update(groups, step, lr, beta1, beta2, eps, weight_decay, decoupled):
-    """groups: [(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq or None)]; one kernel launch per parameter."""
-    scalars = (lr, beta1, beta2, eps, weight_decay, bool(decoupled), lr / (1 - beta1**step), math.sqrt(1 - beta2**step))
-    for param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq in groups:
+def prepare(groups):
+    """groups: [(param, exp_avg, exp_avg_sq, max_exp_avg_sq or None)], as update() takes them."""
+    return groups
+
+
+def update(prepared, grads, step, lr, beta1, beta2, eps, weight_decay, decoupled):
+    """prepare()'s params and moments updated in place for grads, one per parameter; one kernel launch each."""
+    scalars = (lr, beta1, beta2, eps, weight_decay, bool(decoupled), lr / (1 - beta1**step),
+               math.sqrt(1 - beta2**step))
+    for (param, exp_avg, exp_avg_sq, max_exp_avg_sq), grad in zip(prepared, grads):
         if max_exp_avg_sq is None:
             _ADAM(grad, *scalars, param, exp_avg, exp_avg_sq)
         else:

@@ -61,6 +61,13 @@ def check_loss_grad(op, grad_y, reduction, none_shape):
 
 def _labels(op, device, logits, labels, ignore_index):
     """labels as C-contiguous int64 of the device's kind, checked against logits (n, C) before any work."""
+    if (device == "cpu" and type(labels) is np.ndarray and labels.dtype == np.int64 and labels.flags.c_contiguous
+            and logits.ndim == 2 and labels.shape == logits.shape[:1] and logits.shape[1] >= 1
+            and type(ignore_index) is int):  # the common case, in a few attribute reads
+        bad = _backends[device].first_bad_label(labels, logits.shape[1], ignore_index)
+        if bad >= 0:
+            raise _bad_label(op, labels, bad, logits.shape[1], ignore_index)
+        return labels
     check_ndim(op, "logits", logits, (2,), "(n, classes)")
     xp = xp_for(device)
     labels = as_arrays(xp, op, labels=labels)["labels"]
@@ -78,11 +85,15 @@ def _labels(op, device, logits, labels, ignore_index):
     labels = xp.asarray(labels, dtype=np.int64, order="C")
     bad = _backends[device].first_bad_label(labels, logits.shape[1], ignore_index)
     if bad >= 0:
-        raise IndexError(
-            f"{op}: label {int(labels[bad])} at index {bad} is out of range for {logits.shape[1]} classes "
-            f"(expected 0 <= label < {logits.shape[1]}, or ignore_index={ignore_index})"
-        )
+        raise _bad_label(op, labels, bad, logits.shape[1], ignore_index)
     return labels
+
+
+def _bad_label(op, labels, bad, classes, ignore_index):
+    return IndexError(
+        f"{op}: label {int(labels[bad])} at index {bad} is out of range for {classes} classes "
+        f"(expected 0 <= label < {classes}, or ignore_index={ignore_index})"
+    )
 
 
 # --- forward and backward ---
@@ -133,6 +144,12 @@ def _saved_lse(y, logits, labels, ignore_index):
 def _run_backward(device, grad_y, y, logits, labels, reduction="mean", ignore_index=-100):
     lse = _saved_lse(y, logits, labels, ignore_index)
     return _backends[device].cross_entropy_backward(grad_y, logits, labels, reduction, int(ignore_index), lse), None
+
+
+def _run_tape_backward(device, grad_y, y, logits, labels, reduction="mean", ignore_index=-100):
+    """The tape's route (Op.fast_backward): labels as the forward was given them, checked again here."""
+    labels = _labels("cross_entropy_backward", device, logits, labels, ignore_index)
+    return _run_backward(device, grad_y, y, logits, labels, reduction, ignore_index)
 
 
 @overridable
@@ -215,5 +232,5 @@ def _cases():
     return cases
 
 
-CROSS_ENTROPY = Op("cross_entropy", cross_entropy, cross_entropy_backward, _run_backward, reference_cross_entropy,
-                   reference_cross_entropy_backward, _examples, _cases)
+CROSS_ENTROPY = Op("cross_entropy", cross_entropy, cross_entropy_backward, _run_tape_backward, reference_cross_entropy,
+                   reference_cross_entropy_backward, _examples, _cases, index_inputs=(1,))

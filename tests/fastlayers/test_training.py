@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import fastlayers as fl
+import kernels
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -119,6 +120,26 @@ def test_a_model_called_on_a_models_output_records_one_tape(rng):
     assert w_grad is None and first.weight.grad is not None
 
 
+def test_labels_changed_after_the_forward_are_checked_again_by_the_backward(rng):
+    """The tape's backward gets the labels as the forward was given them: one written out of range since raises
+    (it would index outside the gradient), and a list or int32 labels give the int64 array's gradients."""
+    net = fl.Linear(5, 3)
+    x = rng.standard_normal((4, 5)).astype(np.float32)
+    labels = np.array([0, 2, 1, 2])
+    loss = fl.functional.cross_entropy(net(x), labels)
+    labels[1] = 3
+    with pytest.raises(IndexError, match="label 3 at index 1 is out of range for 3 classes"):
+        fl.backward(loss)
+    assert net.weight.grad is None
+    grads = []
+    for given in (np.array([0, 2, 1, 2]), [0, 2, 1, 2], np.array([0, 2, 1, 2], np.int32)):
+        net.zero_grad()
+        fl.backward(fl.functional.cross_entropy(net(x), given))
+        grads.append(net.weight.grad)
+    np.testing.assert_array_equal(grads[1], grads[0])
+    np.testing.assert_array_equal(grads[2], grads[0])
+
+
 def test_backward_errors_of_the_loop(rng):
     net = fl.Linear(3, 2)
     x = rng.standard_normal((4, 3)).astype(np.float32)
@@ -174,6 +195,27 @@ def test_adam_first_step_matches_the_formula():
     m, v = 0.1 * g, 0.001 * g * g
     expected = np.array([1.0, -2.0, 3.0]) - 0.1 * (m / 0.1) / (np.sqrt(v / 0.001) + 1e-8)
     np.testing.assert_allclose(p.data, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("replaced", ["data", "exp_avg"])
+def test_adam_updates_the_arrays_a_parameter_and_its_state_hold_now(replaced, rng):
+    """Adam keeps a kernels.AdamStep for its parameters' arrays between steps: an array assigned anew since (a
+    parameter's data, a moment) must be the one updated."""
+    g = rng.standard_normal((6, 4)).astype(np.float32)
+    p = fl.Parameter(rng.standard_normal((6, 4)).astype(np.float32))
+    opt = fl.optim.Adam([p], lr=0.1)
+    p.grad = g
+    opt.step()
+    state = opt.state[id(p)]
+    if replaced == "data":
+        p.data = p.data.copy()
+    else:
+        state["exp_avg"] = state["exp_avg"] * 2
+    expected, m, v = p.data.copy(), state["exp_avg"].copy(), state["exp_avg_sq"].copy()
+    kernels.adam_update(expected, g, m, v, step=2, lr=0.1)
+    opt.step()
+    np.testing.assert_array_equal(p.data, expected)
+    np.testing.assert_array_equal(state["exp_avg"], m)
 
 
 def test_optimizers_skip_parameters_without_gradients_and_check_settings():

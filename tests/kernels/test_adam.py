@@ -1,5 +1,6 @@
 """kernels.adam_update_many: several parameters in one call, against the float64 formula and against
-adam_update one parameter at a time; bad input refused before anything is written."""
+adam_update one parameter at a time; kernels.AdamStep, its arrays checked once, against adam_update_many; bad
+input refused before anything is written."""
 
 import numpy as np
 import pytest
@@ -80,5 +81,43 @@ def test_bad_input_writes_nothing(rng):
                                  [a.astype(np.float16) for a in v], **SETTINGS)
     with pytest.raises(ValueError, match="step must be an int >= 1, got 0"):
         kernels.adam_update_many(params, grads, m, v, step=0, lr=1e-3)
+    for a, saved in zip(params + m + v, before):
+        np.testing.assert_array_equal(a, saved)
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_adam_step_is_adam_update_many_bit_for_bit(amsgrad, rng):
+    params, _, m, v, v_max = _state(rng, np.float32, amsgrad)
+    copies = [[a.copy() for a in arrays] for arrays in (params, m, v, v_max or params)]
+    step = kernels.AdamStep(params, m, v, v_max)
+    for t in range(1, 4):  # the same arrays over several steps, with fresh gradients, one of them a strided view
+        grads = [rng.standard_normal(s).astype(np.float32) for s in SHAPES]
+        grads[4] = np.asfortranarray(grads[4])
+        step(grads, step=t, lr=1e-2, betas=(0.8, 0.99), eps=1e-6)
+        kernels.adam_update_many(copies[0], grads, copies[1], copies[2], copies[3] if amsgrad else None, step=t,
+                                 lr=1e-2, betas=(0.8, 0.99), eps=1e-6)
+    for ours, theirs in zip(params + m + v, copies[0] + copies[1] + copies[2]):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_adam_step_checks_its_gradients_as_adam_update_many_does(rng):
+    params, grads, m, v, _ = _state(rng, np.float32, False)
+    before = [a.copy() for a in params + m + v]
+    step = kernels.AdamStep(params, m, v)
+    bad_dtype = list(grads)
+    bad_dtype[9] = grads[9].astype(np.float64)
+    with pytest.raises(TypeError, match=r"every array must have the first param's float dtype float32; "
+                                        r"grad is float64 \(parameter 9\)"):
+        step(bad_dtype, **SETTINGS)
+    bad_shape = list(grads)
+    bad_shape[2] = grads[2].T
+    with pytest.raises(ValueError, match=r"grad has shape \(7, 5\), param has \(5, 7\) \(parameter 2\)"):
+        step(bad_shape, **SETTINGS)
+    with pytest.raises(ValueError, match="the sequences differ in length"):
+        step(grads[:-1], **SETTINGS)
+    with pytest.raises(ValueError, match="step must be an int >= 1, got 0"):
+        step(grads, step=0, lr=1e-3)
+    with pytest.raises(ValueError, match=r"exp_avg_sq has shape \(30,\), param has \(31,\) \(parameter 10\)"):
+        kernels.AdamStep(params, m, [*v[:-1], v[-1][:-1].copy()])
     for a, saved in zip(params + m + v, before):
         np.testing.assert_array_equal(a, saved)
