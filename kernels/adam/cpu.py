@@ -123,8 +123,11 @@ def update(prepared, grads, step, lr, beta1, beta2, eps, weight_decay, decoupled
     param's shape and dtype."""
     amsgrad, dtype, chunks = prepared
     real = dtype.type
-    scalars = (*_scalars(dtype, lr, beta1, beta2, eps, weight_decay, decoupled), real(lr / (1 - beta1**step)),
-               real(1 / math.sqrt(1 - beta2**step)))
+    try:
+        fixed = _scalars(dtype, lr, beta1, beta2, eps, weight_decay, decoupled)
+    except TypeError:  # a setting that cannot be a key (a 0-d array)
+        fixed = _scalars.__wrapped__(dtype, lr, beta1, beta2, eps, weight_decay, decoupled)
+    scalars = (*fixed, real(lr / (1 - beta1**step)), real(1 / math.sqrt(1 - beta2**step)))
     k0 = 0
     for params, exp_avgs, exp_avg_sqs, maxes, count, padding in chunks:
         flat = tuple([g if g.ndim == 1 else g.reshape(-1) for g in grads[k0 : k0 + count]])

@@ -98,6 +98,11 @@ def test_adam_step_is_adam_update_many_bit_for_bit(amsgrad, rng):
                                  lr=1e-2, betas=(0.8, 0.99), eps=1e-6)
     for ours, theirs in zip(params + m + v, copies[0] + copies[1] + copies[2]):
         np.testing.assert_array_equal(ours, theirs)
+    grads = [rng.standard_normal(s).astype(np.float32) for s in SHAPES]
+    step(grads, step=4, lr=np.array(1e-2), betas=(0.8, 0.99), eps=1e-6)  # a 0-d array setting (no cache key)
+    kernels.adam_update_many(copies[0], grads, copies[1], copies[2], copies[3] if amsgrad else None, step=4,
+                             lr=1e-2, betas=(0.8, 0.99), eps=1e-6)
+    np.testing.assert_array_equal(params[3], copies[0][3])
 
 
 def test_adam_step_checks_its_gradients_as_adam_update_many_does(rng):
