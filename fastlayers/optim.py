@@ -88,22 +88,24 @@ class Adam(Optimizer):
             state = self.state_of(p)
             state["step"] += 1
             groups.setdefault((type(p.data), p.data.dtype, state["step"]), []).append((p, state))
+        kept = {}
         for (_, _, step), members in groups.items():
-            self._kernel(members)([p.grad for p, _ in members], step=step, lr=self.lr, betas=self.betas, eps=self.eps,
-                                  weight_decay=self.weight_decay, decoupled_weight_decay=self.decoupled_weight_decay)
+            self._kernel(members, kept)([p.grad for p, _ in members], step=step, lr=self.lr, betas=self.betas,
+                                        eps=self.eps, weight_decay=self.weight_decay,
+                                        decoupled_weight_decay=self.decoupled_weight_decay)
+        self._kernels = kept  # only this step's: arrays replaced since are let go
 
-    def _kernel(self, members):
+    def _kernel(self, members, kept):
         """The kernels.AdamStep for these (parameter, state) pairs' arrays, made again where any array was replaced
-        (a parameter's data assigned, a state loaded). Each AdamStep holds its arrays: no id in a key is reused
-        while the key is kept."""
+        (a parameter's data assigned, a state loaded), and put in kept. Each AdamStep holds its arrays: no id in a
+        key is reused while the key is kept."""
         key = tuple([id(a) for p, s in members for a in (p.data, s["exp_avg"], s["exp_avg_sq"], s["max_exp_avg_sq"])])
         kernel = self._kernels.get(key)
         if kernel is None:
-            if len(self._kernels) >= 8:  # what a model's parameters change through, not a record of it
-                self._kernels.clear()
-            kernel = self._kernels[key] = kernels.AdamStep(
+            kernel = kernels.AdamStep(
                 [p.data for p, _ in members], [s["exp_avg"] for _, s in members], [s["exp_avg_sq"] for _, s in members],
                 [s["max_exp_avg_sq"] for _, s in members] if self.amsgrad else None)
+        kept[key] = kernel
         return kernel
 
 

@@ -44,8 +44,9 @@ class AdamStep:
     """
 
     def __init__(self, params, exp_avgs, exp_avg_sqs, max_exp_avg_sqs=None):
-        self.sequences = (params, exp_avgs, exp_avg_sqs, max_exp_avg_sqs)
         groups = _groups(params, params, exp_avgs, exp_avg_sqs, max_exp_avg_sqs)  # each param stands in for its grad
+        self.sequences = tuple(None if seq is None else tuple(seq)  # as given now, whatever happens to the lists
+                               for seq in (params, exp_avgs, exp_avg_sqs, max_exp_avg_sqs))
         if not groups:
             raise ValueError("AdamStep: got no parameters")
         self.device, groups = ("cpu", groups) if _fit_cpu(groups) else _check(groups)

@@ -1,5 +1,8 @@
 """Training end to end: SGD with momentum on a synthetic regression."""
 
+import gc
+import weakref
+
 import numpy as np
 import pytest
 
@@ -216,6 +219,18 @@ def test_adam_updates_the_arrays_a_parameter_and_its_state_hold_now(replaced, rn
     opt.step()
     np.testing.assert_array_equal(p.data, expected)
     np.testing.assert_array_equal(state["exp_avg"], m)
+
+
+def test_adam_lets_go_of_arrays_replaced_since_its_last_step(rng):
+    p = fl.Parameter(rng.standard_normal((6, 4)).astype(np.float32))
+    opt = fl.optim.Adam([p], lr=0.1)
+    p.grad = rng.standard_normal((6, 4)).astype(np.float32)
+    opt.step()
+    old = weakref.ref(p.data)
+    p.data = p.data.copy()
+    opt.step()
+    gc.collect()
+    assert old() is None  # not held by the kernels.AdamStep of the step before
 
 
 def test_optimizers_skip_parameters_without_gradients_and_check_settings():
