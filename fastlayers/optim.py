@@ -82,9 +82,7 @@ class Adam(Optimizer):
 
     def step(self):
         groups = {}  # parameters updated in one call: one array type, dtype and step
-        for p in self.params:
-            if p.grad is None or p.data is None:
-                continue
+        for p in self._with_grads():
             state = self.state_of(p)
             state["step"] += 1
             groups.setdefault((type(p.data), p.data.dtype, state["step"]), []).append((p, state))
