@@ -27,10 +27,11 @@ from functools import lru_cache
 
 import numpy as np
 from numba import carray, config, njit
+from numba.extending import register_jitable
 
 from ._inner import inner
-from ._native import pointer, run_tasks, runner, task_block, task_entry
-from ._wide import at_least, lanes, load, mul_add, splat, splat_at, store
+from ._native import call, pointer, run_tasks, runner, task_block, task_entry
+from ._wide import BYTES, at_least, lanes, load, mul_add, splat, splat_at, store
 
 MR = 6
 VECTORS = 4  # vectors of columns in a tile: NR = VECTORS * lanes(dtype)
@@ -43,6 +44,7 @@ MIN_TASKS = 8  # fewer tasks than this and a busy core would leave one thread a 
 MAX_K_PARTS = 16
 
 
+@lru_cache(maxsize=None)
 def available() -> bool:
     """True where Numba compiles for this CPU and it has AVX-512 (else out-of-register spills: use BLAS)."""
     import llvmlite.binding as llvm
@@ -74,10 +76,20 @@ def suits(n, k, m, dtype) -> bool:
     runs each): quiet 2.27-2.33 ms through BLAS, 2.42-2.43 ms through gemm; with --busy 1, 4.38-6.76 ms
     through BLAS, 2.38-2.45 ms through gemm. gemm then. Below BLAS_THREADS_MIN_FLOPS OpenBLAS on one thread
     was as fast or faster ((29, 64) @ (64, 128): 5.5 against 6.1 us)."""
-    if m < panel_width(dtype) or k < 32:
-        return False
-    flops = n * k * m
-    return flops >= SUITS_MIN_FLOPS or BLAS_THREADS_MIN_FLOPS < flops < PARALLEL_MIN_FLOPS
+    itemsize = np.dtype(dtype).itemsize
+    return suits_one_thread(n, k, m, itemsize) or (_fills_tiles(k, m, itemsize) and n * k * m >= SUITS_MIN_FLOPS)
+
+
+@register_jitable
+def _fills_tiles(k, m, itemsize):
+    return m >= VECTORS * (BYTES // itemsize) and k >= 32
+
+
+@register_jitable
+def suits_one_thread(n, k, m, itemsize):
+    """Whether gemm suits (n, k) @ (k, m) and runs it on the calling thread (below PARALLEL_MIN_FLOPS);
+    itemsize: the dtype's. Plain Python, and compiled where compiled code calls it (product_here)."""
+    return _fills_tiles(k, m, itemsize) and BLAS_THREADS_MIN_FLOPS < n * k * m < PARALLEL_MIN_FLOPS
 
 
 @njit(cache=True)
@@ -228,6 +240,20 @@ def _task_entry(parts, args, task):
     return 0
 
 
+@njit(cache=True, inline="always")
+def _task_block(a, a_rs, a_cs, k, b, b_rs, b_cs, m, pack, packed, bias, parts, chunk_rows, panel_groups, apply_relu,
+                entry):
+    """The task block of _tasks' arguments (_native.task_block), filled as _task_entry reads them."""
+    k_parts, n, _ = parts.shape
+    block, args = task_block(entry, parts.ctypes.data, np.int64(20))
+    args[0], args[1], args[2], args[3], args[4] = a.ctypes.data, a.size, a_rs, a_cs, k
+    args[5], args[6], args[7], args[8], args[9] = b.ctypes.data, b.size, b_rs, b_cs, m
+    args[10], args[11], args[12], args[13] = pack, packed.ctypes.data, packed.shape[0], packed.shape[2]
+    args[14], args[15], args[16] = bias.ctypes.data, k_parts, n
+    args[17], args[18], args[19] = chunk_rows, panel_groups, apply_relu
+    return block
+
+
 # The GEMM's one driver, compiled once a dtype whatever the layouts of a and b. Its tasks run _task_entry through
 # its address (_native): Numba optimizes and compiles to machine code every function a compiled function calls
 # once more inside it (2.0 s of a cold first call when a prange loop called the task's code directly).
@@ -240,13 +266,8 @@ def _tasks(a, a_rs, a_cs, k, b, b_rs, b_cs, m, pack, packed, bias, parts, chunk_
     tasks its thread took). pack: each task first packs its own panels and run of k of b into packed (only
     with one chunk of rows, where no two tasks share them); else packed holds b already. entry: _task_entry's
     address; runner: _native.runner(), or 0 for one task. Returns nonzero where a task failed."""
-    k_parts, n, _ = parts.shape
-    block, args = task_block(entry, parts.ctypes.data, np.int64(20))
-    args[0], args[1], args[2], args[3], args[4] = a.ctypes.data, a.size, a_rs, a_cs, k
-    args[5], args[6], args[7], args[8], args[9] = b.ctypes.data, b.size, b_rs, b_cs, m
-    args[10], args[11], args[12], args[13] = pack, packed.ctypes.data, packed.shape[0], packed.shape[2]
-    args[14], args[15], args[16] = bias.ctypes.data, k_parts, n
-    args[17], args[18], args[19] = chunk_rows, panel_groups, apply_relu
+    block = _task_block(a, a_rs, a_cs, k, b, b_rs, b_cs, m, pack, packed, bias, parts, chunk_rows, panel_groups,
+                        apply_relu, entry)
     return run_tasks(runner, block, tasks)
 
 
@@ -341,3 +362,30 @@ def gemm(a, b, bias, apply_relu, out):
         if apply_relu:
             np.maximum(out, 0, out=out)  # NaN stays NaN
     return out
+
+
+@inner
+def product_here(a, a_rs, a_cs, b, b_rs, b_cs, bias, apply_relu, out, entry):
+    """out[:] = relu?(a(n, k) @ b(k, m) + bias?) through gemm's tasks on the calling thread, for compiled callers
+    (kernels.mlp_step) where suits_one_thread; else nothing. a(r, q) = a[r a_rs + q a_cs] and b(q, c) =
+    b[q b_rs + c b_cs] (a, b: elements in memory order, strides in elements: transposed views too), bias (m,) or
+    (0,) for none, out (n, m) C-contiguous; entry: task_entry(_task_entry, out's dtype), or 0 for none.
+
+    The task is gemm's C callback (compiled once, shared with the linear layers' calls), called here directly:
+    through run_tasks its caller would link in the threading layer's symbols, which exist only once Numba's
+    threads have started. Returns -1 where it did nothing (the caller's BLAS product then), 0 when done, 1
+    where the task failed (out of memory)."""
+    n, m = out.shape
+    k = a.size // n
+    if entry == 0 or not suits_one_thread(n, k, m, out.itemsize):
+        return -1
+    nr = VECTORS * (BYTES // out.itemsize)
+    panels = (m + nr - 1) // nr
+    padded = np.zeros(panels * nr, out.dtype)
+    for c in range(bias.size):
+        padded[c] = bias[c]
+    packed = np.empty((panels, k, nr), out.dtype)
+    block = _task_block(a, a_rs, a_cs, np.int64(k), b, b_rs, b_cs, np.int64(m), np.bool_(True), packed, padded,
+                        out.reshape((1, n, m)), np.int64(-(-n // MR) * MR), np.int64(1), apply_relu, entry)
+    block[1] = call(block[0], (block[2], block[3], np.int64(0)))  # its one task
+    return block[1]  # read after the call: the block (its arguments) stays alive through it

@@ -7,9 +7,10 @@ the model's order, each weight (in, out) followed by its bias (out,) where the l
 ``list(net.parameters())`` of a fastlayers Sequential of Linear layers. The results match the same step taken
 op by op (kernels.linear_relu, cross_entropy, their backwards, adam_update_many) to float rounding.
 
-Its products are BLAS's, on BLAS's threads or on the calling thread alone: the calls are timed, and each takes
-the way that was faster lately for its model's shapes and batch size (kernels._blas_threads: on a quiet
-machine the threads win, with a core taken by another process one thread does).
+Its products are our GEMM's on the calling thread where it suits them (cpu.py), else BLAS's, on BLAS's threads
+or on the calling thread alone: where one of them is large enough for BLAS's threads, the calls are timed, and
+each takes the way that was faster lately for its model's shapes and batch size (kernels._blas_threads: on a
+quiet machine the threads win, with a core taken by another process one thread does).
 """
 
 import math
@@ -66,9 +67,11 @@ class MLPStep:
         self.state_weights, self.state_biases = tuple(zip(firsts[0], seconds[0])), tuple(zip(firsts[1], seconds[1]))
         self.loss, self.mean, self.ignore_index = loss, reduction == "mean", int(ignore_index)
         self.optimizer, self.momentum_buffers = optimizer, state is not None
+        from ..cpu import _gemm
         from . import cpu
 
-        self._cpu = cpu
+        self._cpu, self._gemm = cpu, _gemm
+        self._ways = {}  # batch size -> _way's answer
         # what its calls' costs depend on, besides the batch size: MLPSteps made anew for the same model (a new
         # optimizer, a loaded checkpoint) go on from what the earlier ones measured
         self._shapes = (dtype.char, tuple(w.shape for w in self.weights), self.bias_mask, self.relu_mask, loss,
@@ -103,19 +106,56 @@ class MLPStep:
             hyper, code = np.array((lr, momentum, weight_decay, step == 1), np.float64), cpu.SGD
         grads = [_alloc.empty(p.shape, dtype) for p in self.params]
         grad_weights, grad_biases = self._split(grads)
+        gemm, blas_threads = self._way(x.shape[0])
         common = (self.weights, self.biases, self.bias_mask, self.relu_mask, grad_weights, grad_biases,
-                  self.state_weights, self.state_biases, code, hyper)
+                  self.state_weights, self.state_biases, code, hyper, gemm)
         if self.loss == "cross_entropy":
             labels = _labels(target, x.shape[0])
-            total, bad = BLAS_THREADS((self._shapes, x.shape[0]), cpu._cross_entropy_step, x, labels,
-                                       self.ignore_index, self.mean, *common)
-            if bad >= 0:
-                raise IndexError(f"MLPStep: label {labels[bad]} at index {bad} is outside [0, {self.out_features}) "
-                                 f"and is not ignore_index ({self.ignore_index})")
+            fn, args = cpu._cross_entropy_step, (x, labels, self.ignore_index, self.mean, *common)
         else:
             target = _target(target, (x.shape[0], self.out_features), dtype)
-            total = BLAS_THREADS((self._shapes, x.shape[0]), cpu._mse_step, x, target, self.mean, *common)
+            fn, args = cpu._mse_step, (x, target, self.mean, *common)
+        if blas_threads:
+            total, bad = BLAS_THREADS((self._shapes, x.shape[0]), fn, *args)
+        else:
+            total, bad = fn(*args)
+        if bad == cpu.FAILED:
+            raise MemoryError("MLPStep: a task of our GEMM failed (out of memory for its edge tiles' copies); "
+                              "nothing was updated")
+        if bad >= 0:
+            raise IndexError(f"MLPStep: label {labels[bad]} at index {bad} is outside [0, {self.out_features}) "
+                             f"and is not ignore_index ({self.ignore_index})")
         return np.asarray(total, dtype), grads
+
+    def _way(self, n):
+        """(gemm, blas_threads) for a batch of n rows: gemm, the entry of our GEMM's task where one of the step's
+        products takes it (kernels.cpu._gemm.suits_one_thread, the rule the compiled step applies to each
+        product; compiled here at the first such batch), else 0; blas_threads, whether one of BLAS's products is
+        large enough for OpenBLAS to run it on its threads (else the step runs without ThreadedOrSerial's
+        timing: nothing for it to choose)."""
+        way = self._ways.get(n)
+        if way is None:
+            gemm, itemsize = self._gemm, self.dtype.itemsize
+            ours = threaded = False
+            for rows, k, m in self._products(n):
+                if gemm.available() and gemm.suits_one_thread(rows, k, m, itemsize):
+                    ours = True
+                elif rows * k * m > gemm.BLAS_THREADS_MIN_FLOPS:
+                    threaded = True
+            if len(self._ways) >= 64:  # batch sizes that keep changing: start over rather than grow
+                self._ways.clear()
+            way = self._ways[n] = (gemm.task_entry(gemm._task_entry, self.dtype) if ours else 0, threaded)
+        return way
+
+    def _products(self, n):
+        """(rows, k, m) of each product of a step at batch n: each layer's forward, its weight's gradient (h.T @ g)
+        and, past the first, its input's gradient (g @ w.T)."""
+        for layer, w in enumerate(self.weights):
+            width, out = w.shape
+            yield n, width, out
+            yield width, n, out
+            if layer > 0:
+                yield n, out, width
 
     def _split(self, arrays):
         """(per-layer arrays for the weights, for the biases) from a list in params' order; a layer without a bias

@@ -9,12 +9,18 @@ Why one call: a step of the digits MLP at batch 64 (Linear(64, 128, relu), Linea
 is about 1.5 MFLOP, 20-30 us of arithmetic; op by op, each of the ~10 kernel calls pays its Python, checks and
 dispatch (2-14 us each), and the layer API's tape more: 130 us a step against 52 us so (measured, README).
 
-The products are BLAS's (np.dot; its own threads for large ones); the ReLU's mask with the bias's gradient and
-Adam's 8-lane update are linear's and adam's own kernels; mse_loss's sum and gradient too. Cross-entropy has
-rows of its own here (_cross_entropy_rows): through cross_entropy's row kernels (vectorized exponentials,
-float32 blocks for wide rows) the step's first call compiled 3.3 s longer. Our AVX-512 GEMM's tiles were
-tried for the small products ((64, 64) @ (64, 128): 6.1 us against BLAS's 7.2 on two threads) and left out:
-2.4 s more of first call for 1-2 us a step.
+The products go where the linear layers' go on one thread: our AVX-512 GEMM's task (kernels.cpu._gemm's C
+callback, called on this thread: product_here) where suits_one_thread, else BLAS (np.dot; its own threads for
+large ones). At batch 64 the digits MLP's two large products, (64, 64) @ (64, 128) and its weight's gradient,
+take ours: 6.1-6.8 us each against OpenBLAS's 10.8-11.3 us on one thread and 7.3-7.6 us on two, and with them
+off BLAS the rest of BLAS's products are too small for its threads, so a step never waits for them or, with a
+core busy, for their spinning (MLPStep then skips ThreadedOrSerial's timing). The compiled step alone, timed
+beside the one before (all products BLAS's), 2026-11-24: 42-50 -> 35-39 us a step. Its cost is the first call: the step links
+product_here (0.6-0.7 s more), and where no linear layer has yet compiled our GEMM's task in this process or
+the disk cache, MLPStep compiles it (2.5-2.7 s). The ReLU's mask with the bias's gradient and Adam's 8-lane
+update are linear's and adam's own kernels; mse_loss's sum and gradient too. Cross-entropy has rows of its
+own here (_cross_entropy_rows): through cross_entropy's row kernels (vectorized exponentials, float32 blocks
+for wide rows) the step's first call compiled 3.3 s longer.
 
 This file's helpers are inlined into the two step functions (inline='always'): each njit function that calls
 another links the callee's code into its own and optimizes it again, so a helper of its own compiled once on
@@ -29,37 +35,50 @@ import numpy as np
 from numba import njit
 
 from ..adam.cpu import _adam, _adam_lanes
+from ..cpu._gemm import product_here
 from ..cpu._simd import LANES
 from ..cross_entropy.cpu import first_bad_label
 from ..linear.cpu import _bias_relu_inplace, _mask_and_bias_grad
 from ..mse_loss.cpu import _mse_grad, _squared_error_sum
 
 ADAM, SGD = 0, 1
+FAILED = np.int64(-2)  # the steps' second result where our GEMM's task failed
 
 
 @njit(cache=True, inline='always')
-def _layer_forward(h, w, bias, has_bias, apply_relu):
-    """relu?(h @ w + bias?): h (n, in), w (in, out) -> (n, out)."""
-    out = np.empty((h.shape[0], w.shape[1]), h.dtype)
-    np.dot(h, w, out)
-    if has_bias or apply_relu:
-        _bias_relu_inplace(out, bias, has_bias, apply_relu)
-    return out
+def _layer_forward(h, w, bias, has_bias, apply_relu, gemm):
+    """(relu?(h @ w + bias?), failed): h (n, in), w (in, out) -> (n, out), bias (out,) or the (0,) stand-in;
+    failed: whether our GEMM's task failed."""
+    n, k = h.shape
+    m = w.shape[1]
+    out = np.empty((n, m), h.dtype)
+    done = product_here(h.ravel(), np.int64(k), np.int64(1), w.ravel(), np.int64(m), np.int64(1), bias, apply_relu,
+                        out, gemm)
+    if done < 0:
+        np.dot(h, w, out)
+        if has_bias or apply_relu:
+            _bias_relu_inplace(out, bias, has_bias, apply_relu)
+    return out, done > 0
 
 
 @njit(cache=True, inline='always')
-def _forward(x, weights, biases, bias_mask, relu_mask):
-    """[x, each layer's output]."""
+def _forward(x, weights, biases, bias_mask, relu_mask, gemm):
+    """([x, each layer's output], failed)."""
     outputs = [x]
     for layer in range(len(weights)):
-        outputs.append(_layer_forward(outputs[layer], weights[layer], biases[layer], (bias_mask >> layer) & 1 == 1,
-                                      (relu_mask >> layer) & 1 == 1))
-    return outputs
+        out, failed = _layer_forward(outputs[layer], weights[layer], biases[layer], (bias_mask >> layer) & 1 == 1,
+                                     (relu_mask >> layer) & 1 == 1, gemm)
+        if failed:
+            return outputs, True
+        outputs.append(out)
+    return outputs, False
 
 
 @njit(cache=True, inline='always')
-def _backward(outputs, g, weights, bias_mask, relu_mask, grad_weights, grad_biases):
-    """Every parameter's gradient from g = d(loss)/d(the last output), written into grad_weights, grad_biases."""
+def _backward(outputs, g, weights, bias_mask, relu_mask, grad_weights, grad_biases, gemm):
+    """Every parameter's gradient from g = d(loss)/d(the last output), written into grad_weights, grad_biases.
+    Returns True where our GEMM's task failed."""
+    none, no_relu = g[0, :0], np.bool_(False)  # not a literal False (kernels/cpu/__init__)
     for layer in range(len(weights) - 1, -1, -1):
         has_bias, apply_relu = (bias_mask >> layer) & 1 == 1, (relu_mask >> layer) & 1 == 1
         # g masked where the ReLU cut, into a new array (in place, LLVM's overlap check sends the loop to its scalar
@@ -69,11 +88,25 @@ def _backward(outputs, g, weights, bias_mask, relu_mask, grad_weights, grad_bias
         masked = np.empty_like(g) if apply_relu else g
         _mask_and_bias_grad(g, outputs[layer + 1], apply_relu, masked, bias_grad)
         g = masked
-        np.dot(outputs[layer].T, g, grad_weights[layer])
+        h, w = outputs[layer], weights[layer]
+        n, width = h.shape
+        m = g.shape[1]
+        done = product_here(h.ravel(), np.int64(1), np.int64(width), g.ravel(), np.int64(m), np.int64(1), none,
+                            no_relu, grad_weights[layer], gemm)  # h.T @ g
+        if done > 0:
+            return True
+        if done < 0:
+            np.dot(h.T, g, grad_weights[layer])
         if layer > 0:
-            g_in = np.empty((g.shape[0], weights[layer].shape[0]), g.dtype)
-            np.dot(g, weights[layer].T, g_in)
+            g_in = np.empty((n, width), g.dtype)
+            done = product_here(g.ravel(), np.int64(m), np.int64(1), w.ravel(), np.int64(1), np.int64(m), none,
+                                no_relu, g_in, gemm)  # g @ w.T
+            if done > 0:
+                return True
+            if done < 0:
+                np.dot(g, w.T, g_in)
             g = g_in
+    return False
 
 
 @njit(cache=True, inline='always')
@@ -88,7 +121,8 @@ def _adam_update(param, grad, exp_avg, exp_avg_sq, hyper):
         _adam_lanes(param, grad, exp_avg, exp_avg_sq, beta2, one_minus_beta1, one_minus_beta2, eps, weight_decay,
                     decoupled, decay, step_size, inverse_bias_correction2_sqrt, stop)
     if stop < param.size:
-        _adam(param[stop:], grad[stop:], exp_avg[stop:], exp_avg_sq[stop:], exp_avg_sq[stop:], False, beta2,
+        no_amsgrad = np.bool_(False)  # not a literal False: _adam would be compiled for it too (kernels/cpu/__init__)
+        _adam(param[stop:], grad[stop:], exp_avg[stop:], exp_avg_sq[stop:], exp_avg_sq[stop:], no_amsgrad, beta2,
               one_minus_beta1, one_minus_beta2, eps, weight_decay, decoupled, decay, step_size,
               inverse_bias_correction2_sqrt)
 
@@ -163,31 +197,39 @@ def _cross_entropy_rows(logits, labels, ignore_index, mean, g):
 
 @njit(cache=True)
 def _cross_entropy_step(x, labels, ignore_index, mean, weights, biases, bias_mask, relu_mask, grad_weights,
-                        grad_biases, state_weights, state_biases, optimizer, hyper):
+                        grad_biases, state_weights, state_biases, optimizer, hyper, gemm):
     """One step with the cross-entropy loss; returns (the loss, -1), or (NaN, i) with nothing written where
-    labels[i] is out of range."""
+    labels[i] is out of range, or (NaN, FAILED) with no parameter written where our GEMM's task failed. gemm:
+    its task's entry, or 0 (BLAS's products only)."""
     bad = first_bad_label(labels, weights[len(weights) - 1].shape[1], ignore_index)
     if bad >= 0:
         return np.nan, bad
-    outputs = _forward(x, weights, biases, bias_mask, relu_mask)
+    outputs, failed = _forward(x, weights, biases, bias_mask, relu_mask, gemm)
+    if failed:
+        return np.nan, FAILED
     logits = outputs[len(outputs) - 1]
     g = np.empty_like(logits)
     loss = _cross_entropy_rows(logits, labels, ignore_index, mean, g)
-    _backward(outputs, g, weights, bias_mask, relu_mask, grad_weights, grad_biases)
+    if _backward(outputs, g, weights, bias_mask, relu_mask, grad_weights, grad_biases, gemm):
+        return np.nan, FAILED
     _update(weights, biases, bias_mask, grad_weights, grad_biases, state_weights, state_biases, optimizer, hyper)
     return loss, np.int64(-1)
 
 
 @njit(cache=True)
 def _mse_step(x, target, mean, weights, biases, bias_mask, relu_mask, grad_weights, grad_biases, state_weights,
-              state_biases, optimizer, hyper):
-    """One step with mse_loss's loss; returns the loss."""
-    outputs = _forward(x, weights, biases, bias_mask, relu_mask)
+              state_biases, optimizer, hyper, gemm):
+    """One step with mse_loss's loss; returns (the loss, -1), or (NaN, FAILED) with no parameter written where our
+    GEMM's task failed."""
+    outputs, failed = _forward(x, weights, biases, bias_mask, relu_mask, gemm)
+    if failed:
+        return np.nan, FAILED
     y = outputs[len(outputs) - 1]
     scale = (1.0 / y.size if y.size else np.nan) if mean else 1.0
     total = _squared_error_sum(y.ravel(), target.ravel())
     g = np.empty_like(y)
     _mse_grad(y.ravel(), target.ravel(), np.full(1, scale, y.dtype), g.ravel())
-    _backward(outputs, g, weights, bias_mask, relu_mask, grad_weights, grad_biases)
+    if _backward(outputs, g, weights, bias_mask, relu_mask, grad_weights, grad_biases, gemm):
+        return np.nan, FAILED
     _update(weights, biases, bias_mask, grad_weights, grad_biases, state_weights, state_biases, optimizer, hyper)
-    return total * scale
+    return total * scale, np.int64(-1)

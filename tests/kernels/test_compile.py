@@ -3,9 +3,9 @@
 A literal integer passed to a compiled function (or a loop variable that starts as one) makes Numba compile
 the callee once for ``Literal[int](k)`` and again for ``int64`` at its other calls: the FFT's butterflies
 were each compiled twice for it (kernels/cpu/__init__). This runs every op on its test examples and on its
-quick benchmark sizes (the threads' paths) and on long rows (a pair of odd ones), then reads what every kernel
-function was compiled for, in a fresh process with an empty Numba cache: code loaded from the cache compiles
-nothing, so it would show nothing.
+quick benchmark sizes (the threads' paths), on long rows (a pair of odd ones) and a training step (MLPStep),
+then reads what every kernel function was compiled for, in a fresh process with an empty Numba cache: code
+loaded from the cache compiles nothing, so it would show nothing.
 """
 
 import json
@@ -30,6 +30,10 @@ def _run_everything(rng):
         for case in op.cases():
             if case.quick:
                 case.ours(*case.make(rng))
+    params = [rng.standard_normal(s).astype(np.float32) for s in ((64, 128), (128,), (128, 10), (10,))]
+    state = ([np.zeros_like(p) for p in params], [np.zeros_like(p) for p in params])
+    kernels.MLPStep(params, [True, False], state=state)(rng.standard_normal((64, 64)).astype(np.float32),  # a training
+                                                         rng.integers(0, 10, 64), step=1, lr=1e-3)  # step, Adam
     for n, rows in ((2**17, 1), (2**17 + 1, 2)):  # long rows, in no quick case: the four-step passes, and Bluestein
         x = rng.standard_normal((rows, n)).astype(np.float32)  # on them (odd n: a pair of rows)
         y = kernels.fft_half(x)

@@ -6,13 +6,17 @@ import numpy as np
 import pytest
 
 import kernels
+from kernels.cpu import _gemm, _native
 from tests.numerics import TOLERANCE, numerical_grad, rel_err
 
 # (in, [(out, bias, relu)]): the digits MLP, three layers with one bias missing and a ReLU on the last one,
-# one layer.
+# one layer, and a model whose products at 37 rows take our GEMM (OUR_GEMM_MODEL: see
+# test_our_gemm_takes_the_products_it_suits).
+OUR_GEMM_MODEL = (100, [(80, True, True), (96, False, True), (10, True, False)])
 MODELS = [(64, [(128, True, True), (10, True, False)]),
           (7, [(33, True, True), (17, False, True), (5, True, True)]),
-          (9, [(4, False, False)])]
+          (9, [(4, False, False)]),
+          OUR_GEMM_MODEL]
 
 
 def _model(rng, dtype, spec):
@@ -173,6 +177,47 @@ def test_sgd_momentum_matches_the_formula(weight_decay, rng):
             ref[i] = ref[i] - 0.1 * ref_buf[i]
     for ours, expected in zip([*params, *buffers], [*ref, *ref_buf]):
         assert rel_err(ours, expected) < 1e-12
+
+
+@pytest.mark.skipif(not _gemm.available(), reason="our GEMM runs where Numba targets AVX-512")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_our_gemm_takes_the_products_it_suits(dtype, rng):
+    """OUR_GEMM_MODEL at 37 rows, which test_loss_and_gradients_match_numpy checks against NumPy, sends to our
+    GEMM a forward with a bias and a ReLU, one with neither (80 and 96 columns: panels zero-padded past them,
+    37 rows: a partial tile of 6), both weights' gradients (h.T @ g) and the middle layer's input gradient
+    (g @ w.T); the last layer's products (10 columns) go to BLAS."""
+    params, relu = _model(rng, dtype, OUR_GEMM_MODEL)
+    step = kernels.MLPStep(params, relu, optimizer="sgd")
+    ours = [shape for shape in step._products(37) if _gemm.suits_one_thread(*shape, np.dtype(dtype).itemsize)]
+    assert ours == [(37, 100, 80), (100, 37, 80), (37, 80, 96), (80, 37, 96), (37, 96, 80)]
+    assert step._way(37)[0] != 0
+
+
+def _failing_entry(task_function, dtype):
+    """What MLPStep gets in place of our GEMM's task: one that fails (as where its copies find no memory)."""
+
+    def _fails(out, args, task):
+        return 1
+
+    return _native.task_entry(_fails, dtype)
+
+
+@pytest.mark.skipif(not _gemm.available(), reason="our GEMM runs where Numba targets AVX-512")
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse_loss"])
+# OUR_GEMM_MODEL fails in the forward; the other in the backward (its forward's k = 16 goes to BLAS, the weight's
+# gradient (16, 200) @ (200, 128) to our GEMM)
+@pytest.mark.parametrize("spec, n", [(OUR_GEMM_MODEL, 37), ((16, [(128, True, True), (10, True, False)]), 200)])
+def test_a_failed_gemm_task_raises_and_writes_nothing(monkeypatch, loss, spec, n, rng):
+    params, relu = _model(rng, np.float32, spec)
+    m, v = [np.zeros_like(p) for p in params], [np.zeros_like(p) for p in params]
+    saved = [a.copy() for a in (*params, *m, *v)]
+    monkeypatch.setattr(_gemm, "task_entry", _failing_entry)
+    step = kernels.MLPStep(params, relu, loss=loss, state=(m, v))
+    assert step._way(n)[0] != 0
+    with pytest.raises(MemoryError, match="MLPStep: a task of our GEMM failed"):
+        step(rng.standard_normal((n, spec[0])).astype(np.float32), _targets(rng, loss, n, 10, np.float32), step=1,
+             lr=1.0)
+    assert all(np.array_equal(a, b) for a, b in zip((*params, *m, *v), saved))
 
 
 def test_a_bad_label_writes_nothing(rng):
