@@ -76,8 +76,9 @@ def suits(n, k, m, dtype) -> bool:
     runs each): quiet 2.27-2.33 ms through BLAS, 2.42-2.43 ms through gemm; with --busy 1, 4.38-6.76 ms
     through BLAS, 2.38-2.45 ms through gemm. gemm then. Below BLAS_THREADS_MIN_FLOPS OpenBLAS on one thread
     was as fast or faster ((29, 64) @ (64, 128): 5.5 against 6.1 us)."""
-    itemsize = np.dtype(dtype).itemsize
-    return suits_one_thread(n, k, m, itemsize) or (_fills_tiles(k, m, itemsize) and n * k * m >= SUITS_MIN_FLOPS)
+    flops = n * k * m
+    return _fills_tiles(k, m, np.dtype(dtype).itemsize) and (
+        flops >= SUITS_MIN_FLOPS or BLAS_THREADS_MIN_FLOPS < flops < PARALLEL_MIN_FLOPS)
 
 
 @register_jitable
@@ -86,10 +87,15 @@ def _fills_tiles(k, m, itemsize):
 
 
 @register_jitable
-def suits_one_thread(n, k, m, itemsize):
-    """Whether gemm suits (n, k) @ (k, m) and runs it on the calling thread (below PARALLEL_MIN_FLOPS);
-    itemsize: the dtype's. Plain Python, and compiled where compiled code calls it (product_here)."""
-    return _fills_tiles(k, m, itemsize) and BLAS_THREADS_MIN_FLOPS < n * k * m < PARALLEL_MIN_FLOPS
+def suits_serial(n, k, m, itemsize):
+    """Whether gemm on the calling thread alone beats BLAS at (n, k) @ (k, m), for a caller that keeps its
+    products on its own thread (kernels.mlp_step, through product_here); itemsize: the dtype's. As suits below
+    PARALLEL_MIN_FLOPS, and on up to SUITS_MIN_FLOPS, where suits takes BLAS only because gemm's threads would
+    have too few tasks to share a busy core: on one thread it starts none. The digits epoch at batch 1024, whose
+    (1024, 64) @ (64, 128) products come here so (fastlayers.bench's epoch with jax's beside it, 15 rounds of
+    medians, three processes each, alternating, 2026-11-24): quiet 554-769 -> 523-584 us, one core busy 670-831
+    -> 579-610 us. Plain Python, and compiled where compiled code calls it."""
+    return _fills_tiles(k, m, itemsize) and BLAS_THREADS_MIN_FLOPS < n * k * m < SUITS_MIN_FLOPS
 
 
 @njit(cache=True)
@@ -367,7 +373,7 @@ def gemm(a, b, bias, apply_relu, out):
 @inner
 def product_here(a, a_rs, a_cs, b, b_rs, b_cs, bias, apply_relu, out, entry):
     """out[:] = relu?(a(n, k) @ b(k, m) + bias?) through gemm's tasks on the calling thread, for compiled callers
-    (kernels.mlp_step) where suits_one_thread; else nothing. a(r, q) = a[r a_rs + q a_cs] and b(q, c) =
+    (kernels.mlp_step) where suits_serial; else nothing. a(r, q) = a[r a_rs + q a_cs] and b(q, c) =
     b[q b_rs + c b_cs] (a, b: elements in memory order, strides in elements: transposed views too), bias (m,) or
     (0,) for none, out (n, m) C-contiguous; entry: task_entry(_task_entry, out's dtype), or 0 for none.
 
@@ -377,7 +383,7 @@ def product_here(a, a_rs, a_cs, b, b_rs, b_cs, bias, apply_relu, out, entry):
     where the task failed (out of memory)."""
     n, m = out.shape
     k = a.size // n
-    if entry == 0 or not suits_one_thread(n, k, m, out.itemsize):
+    if entry == 0 or not suits_serial(n, k, m, out.itemsize):
         return -1
     nr = VECTORS * (BYTES // out.itemsize)
     panels = (m + nr - 1) // nr

@@ -129,7 +129,7 @@ class MLPStep:
 
     def _way(self, n):
         """(gemm, blas_threads) for a batch of n rows: gemm, the entry of our GEMM's task where one of the step's
-        products takes it (kernels.cpu._gemm.suits_one_thread, the rule the compiled step applies to each
+        products takes it (kernels.cpu._gemm.suits_serial, the rule the compiled step applies to each
         product; compiled here at the first such batch), else 0; blas_threads, whether one of BLAS's products is
         large enough for OpenBLAS to run it on its threads (else the step runs without ThreadedOrSerial's
         timing: nothing for it to choose)."""
@@ -138,7 +138,7 @@ class MLPStep:
             gemm, itemsize = self._gemm, self.dtype.itemsize
             ours = threaded = False
             for rows, k, m in self._products(n):
-                if gemm.available() and gemm.suits_one_thread(rows, k, m, itemsize):
+                if gemm.available() and gemm.suits_serial(rows, k, m, itemsize):
                     ours = True
                 elif rows * k * m > gemm.BLAS_THREADS_MIN_FLOPS:
                     threaded = True

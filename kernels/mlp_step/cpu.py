@@ -9,15 +9,16 @@ Why one call: a step of the digits MLP at batch 64 (Linear(64, 128, relu), Linea
 is about 1.5 MFLOP, 20-30 us of arithmetic; op by op, each of the ~10 kernel calls pays its Python, checks and
 dispatch (2-14 us each), and the layer API's tape more: 130 us a step against 52 us so (measured, README).
 
-The products go where the linear layers' go on one thread: our AVX-512 GEMM's task (kernels.cpu._gemm's C
-callback, called on this thread: product_here) where suits_one_thread, else BLAS (np.dot; its own threads for
-large ones). At batch 64 the digits MLP's two large products, (64, 64) @ (64, 128) and its weight's gradient,
-take ours: 6.1-6.8 us each against OpenBLAS's 10.8-11.3 us on one thread and 7.3-7.6 us on two, and with them
-off BLAS the rest of BLAS's products are too small for its threads, so a step never waits for them or, with a
-core busy, for their spinning (MLPStep then skips ThreadedOrSerial's timing). The compiled step alone, timed
-beside the one before (all products BLAS's), 2026-11-24: 42-50 -> 35-39 us a step. Its cost is the first call: the step links
-product_here (0.6-0.7 s more), and where no linear layer has yet compiled our GEMM's task in this process or
-the disk cache, MLPStep compiles it (2.5-2.7 s). The ReLU's mask with the bias's gradient and Adam's 8-lane
+The products our AVX-512 GEMM takes on one thread (kernels.cpu._gemm.suits_serial: from 2^18 to 2^24
+multiply-adds, m and k wide enough for its tiles) go through its task, called on this thread (product_here:
+gemm's C callback), the rest to BLAS (np.dot; its own threads for large ones). At batch 64 the digits MLP's two
+large products, (64, 64) @ (64, 128) and its weight's gradient, take ours: 6.1-6.8 us each against OpenBLAS's
+10.8-11.3 us on one thread and 7.3-7.6 us on two, and with them off BLAS the rest of BLAS's products are too
+small for its threads, so a step never waits for them or, with a core busy, for their spinning (MLPStep then
+skips ThreadedOrSerial's timing). The compiled step alone, timed beside the one before (all products BLAS's),
+2026-11-24: 42-50 -> 35-39 us a step; at batch 1024 see suits_serial. Its cost is the first call: the step
+links product_here (0.6-0.7 s more), and where no linear layer has yet compiled our GEMM's task in this process
+or the disk cache, MLPStep compiles it (2.5-2.7 s). The ReLU's mask with the bias's gradient and Adam's 8-lane
 update are linear's and adam's own kernels; mse_loss's sum and gradient too. Cross-entropy has rows of its
 own here (_cross_entropy_rows): through cross_entropy's row kernels (vectorized exponentials, float32 blocks
 for wide rows) the step's first call compiled 3.3 s longer.

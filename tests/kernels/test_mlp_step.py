@@ -188,9 +188,26 @@ def test_our_gemm_takes_the_products_it_suits(dtype, rng):
     (g @ w.T); the last layer's products (10 columns) go to BLAS."""
     params, relu = _model(rng, dtype, OUR_GEMM_MODEL)
     step = kernels.MLPStep(params, relu, optimizer="sgd")
-    ours = [shape for shape in step._products(37) if _gemm.suits_one_thread(*shape, np.dtype(dtype).itemsize)]
+    ours = [shape for shape in step._products(37) if _gemm.suits_serial(*shape, np.dtype(dtype).itemsize)]
     assert ours == [(37, 100, 80), (100, 37, 80), (37, 80, 96), (80, 37, 96), (37, 96, 80)]
     assert step._way(37)[0] != 0
+
+
+@pytest.mark.skipif(not _gemm.available(), reason="our GEMM runs where Numba targets AVX-512")
+def test_products_past_gemms_threads_range_stay_on_this_thread(rng):
+    """At 300 rows the digits MLP's first layer, (300, 64) @ (64, 128), is past PARALLEL_MIN_FLOPS, where a linear
+    layer's call gives it to BLAS and the step to our GEMM on its own thread: against NumPy in float64."""
+    params, relu = _model(rng, np.float32, MODELS[0])
+    x, labels = rng.standard_normal((300, 64)).astype(np.float32), rng.integers(0, 10, 300)
+    assert 300 * 64 * 128 > _gemm.PARALLEL_MIN_FLOPS and not _gemm.suits(300, 64, 128, np.float32)
+    step = kernels.MLPStep(params, relu, optimizer="sgd")
+    assert [shape for shape in step._products(300) if _gemm.suits_serial(*shape, 4)] == [(300, 64, 128),
+                                                                                       (64, 300, 128)]
+    expected_loss, expected_grads = reference_step(params, relu, x, labels)
+    value, grads = step(x, labels, step=1, lr=0.1)
+    assert rel_err(value, expected_loss) < TOLERANCE[np.dtype(np.float32)]
+    for index, (grad, ref) in enumerate(zip(grads, expected_grads)):
+        assert rel_err(grad, ref) < 10 * TOLERANCE[np.dtype(np.float32)], index
 
 
 def _failing_entry(task_function, dtype):
