@@ -382,8 +382,10 @@ def product_here(a, a_rs, a_cs, b, b_rs, b_cs, bias, apply_relu, out, entry):
     threads have started. Returns -1 where it did nothing (the caller's BLAS product then), 0 when done, 1
     where the task failed (out of memory)."""
     n, m = out.shape
+    if entry == 0 or n == 0:
+        return -1
     k = a.size // n
-    if entry == 0 or not suits_serial(n, k, m, out.itemsize):
+    if not suits_serial(n, k, m, out.itemsize):
         return -1
     nr = VECTORS * (BYTES // out.itemsize)
     panels = (m + nr - 1) // nr

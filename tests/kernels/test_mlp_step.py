@@ -210,6 +210,17 @@ def test_products_past_gemms_threads_range_stay_on_this_thread(rng):
         assert rel_err(grad, ref) < 10 * TOLERANCE[np.dtype(np.float32)], index
 
 
+def test_a_layer_of_no_features(rng):
+    """A middle layer of width 0 beside products our GEMM takes: the gradient of the weight after it has no rows."""
+    params, relu = _model(rng, np.float32, (64, [(128, True, True), (0, True, False), (10, True, False)]))
+    x, labels = rng.standard_normal((64, 64)).astype(np.float32), rng.integers(0, 10, 64)
+    expected_loss, expected_grads = reference_step(params, relu, x, labels)
+    value, grads = kernels.MLPStep(params, relu, optimizer="sgd")(x, labels, step=1, lr=0.1)
+    assert rel_err(value, expected_loss) < TOLERANCE[np.dtype(np.float32)]
+    for grad, ref in zip(grads, expected_grads):
+        assert grad.shape == ref.shape and (ref.size == 0 or rel_err(grad, ref) < 10 * TOLERANCE[np.dtype(np.float32)])
+
+
 def _failing_entry(task_function, dtype):
     """What MLPStep gets in place of our GEMM's task: one that fails (as where its copies find no memory)."""
 
