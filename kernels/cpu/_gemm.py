@@ -21,6 +21,8 @@ The plan is GotoBLAS's, kept small:
   _native.run_tasks, so a busy core slows only the tasks its thread took). With too few panels
   and a long k (x.T @ g for a narrow layer), k itself is split and the parts summed.
 - Tiles that run past n or m go through small zero-padded copies (in _rows).
+- Compiled callers that keep to their own thread (kernels.mlp_step) run one task directly (product_here) for
+  the sizes suits_serial gives it.
 """
 
 from functools import lru_cache
