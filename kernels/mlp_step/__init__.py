@@ -135,10 +135,10 @@ class MLPStep:
         timing: nothing for it to choose)."""
         way = self._ways.get(n)
         if way is None:
-            gemm, itemsize = self._gemm, self.dtype.itemsize
+            gemm, itemsize, available = self._gemm, self.dtype.itemsize, self._gemm.available()
             ours = threaded = False
             for rows, k, m in self._products(n):
-                if gemm.available() and gemm.suits_serial(rows, k, m, itemsize):
+                if available and gemm.suits_serial(rows, k, m, itemsize):
                     ours = True
                 elif rows * k * m > gemm.BLAS_THREADS_MIN_FLOPS:
                     threaded = True

@@ -47,19 +47,29 @@ FAILED = np.int64(-2)  # the steps' second result where our GEMM's task failed
 
 
 @njit(cache=True, inline='always')
+def _product(a, b, a_elements, a_rs, a_cs, b_elements, b_rs, b_cs, bias, has_bias, apply_relu, out, gemm):
+    """out = relu?(a @ b + bias?): a (n, k) and b (k, m), views of C-contiguous arrays (transposes too), given
+    again as their elements in memory order and strides (product_here's a, a_rs, a_cs, b, b_rs, b_cs); bias (m,)
+    or the (0,) stand-in. Through our GEMM's task where product_here takes it, else np.dot and linear's
+    bias-and-ReLU pass. Returns whether our GEMM's task failed."""
+    done = product_here(a_elements, a_rs, a_cs, b_elements, b_rs, b_cs, bias, apply_relu, out, gemm)
+    if done < 0:
+        np.dot(a, b, out)
+        if has_bias or apply_relu:
+            _bias_relu_inplace(out, bias, has_bias, apply_relu)
+    return done > 0
+
+
+@njit(cache=True, inline='always')
 def _layer_forward(h, w, bias, has_bias, apply_relu, gemm):
     """(relu?(h @ w + bias?), failed): h (n, in), w (in, out) -> (n, out), bias (out,) or the (0,) stand-in;
     failed: whether our GEMM's task failed."""
     n, k = h.shape
     m = w.shape[1]
     out = np.empty((n, m), h.dtype)
-    done = product_here(h.ravel(), np.int64(k), np.int64(1), w.ravel(), np.int64(m), np.int64(1), bias, apply_relu,
-                        out, gemm)
-    if done < 0:
-        np.dot(h, w, out)
-        if has_bias or apply_relu:
-            _bias_relu_inplace(out, bias, has_bias, apply_relu)
-    return out, done > 0
+    failed = _product(h, w, h.ravel(), np.int64(k), np.int64(1), w.ravel(), np.int64(m), np.int64(1), bias, has_bias,
+                      apply_relu, out, gemm)
+    return out, failed
 
 
 @njit(cache=True, inline='always')
@@ -79,7 +89,7 @@ def _forward(x, weights, biases, bias_mask, relu_mask, gemm):
 def _backward(outputs, g, weights, bias_mask, relu_mask, grad_weights, grad_biases, gemm):
     """Every parameter's gradient from g = d(loss)/d(the last output), written into grad_weights, grad_biases.
     Returns True where our GEMM's task failed."""
-    none, no_relu = g[0, :0], np.bool_(False)  # not a literal False (kernels/cpu/__init__)
+    none, no_relu = g[0, :0], np.bool_(False)  # no bias, no ReLU; not a literal False (kernels/cpu/__init__)
     for layer in range(len(weights) - 1, -1, -1):
         has_bias, apply_relu = (bias_mask >> layer) & 1 == 1, (relu_mask >> layer) & 1 == 1
         # g masked where the ReLU cut, into a new array (in place, LLVM's overlap check sends the loop to its scalar
@@ -92,20 +102,14 @@ def _backward(outputs, g, weights, bias_mask, relu_mask, grad_weights, grad_bias
         h, w = outputs[layer], weights[layer]
         n, width = h.shape
         m = g.shape[1]
-        done = product_here(h.ravel(), np.int64(1), np.int64(width), g.ravel(), np.int64(m), np.int64(1), none,
-                            no_relu, grad_weights[layer], gemm)  # h.T @ g
-        if done > 0:
+        if _product(h.T, g, h.ravel(), np.int64(1), np.int64(width), g.ravel(), np.int64(m), np.int64(1), none,
+                    no_relu, no_relu, grad_weights[layer], gemm):
             return True
-        if done < 0:
-            np.dot(h.T, g, grad_weights[layer])
         if layer > 0:
             g_in = np.empty((n, width), g.dtype)
-            done = product_here(g.ravel(), np.int64(m), np.int64(1), w.ravel(), np.int64(1), np.int64(m), none,
-                                no_relu, g_in, gemm)  # g @ w.T
-            if done > 0:
+            if _product(g, w.T, g.ravel(), np.int64(m), np.int64(1), w.ravel(), np.int64(1), np.int64(m), none,
+                        no_relu, no_relu, g_in, gemm):
                 return True
-            if done < 0:
-                np.dot(g, w.T, g_in)
             g = g_in
     return False
 
