@@ -1,4 +1,4 @@
-"""How the CPU kernels run their work on Numba's threads: a task's code compiled once, as a C callback, and taken
+"""How the CPU kernels run their work on several threads: a task's code compiled once, as a C callback, and taken
 task by task by the threads from a shared counter.
 
 Numba optimizes and compiles to machine code, once more, every function a compiled function
@@ -9,9 +9,10 @@ the GEMM's, measured per library (numba.core.codegen, 2026-11-24). Here the task
 callback (``numba.cfunc``, cached on disk like any kernel), compiled once. And there is no ``prange``
 loop at all: its parfor passes cost a driver 0.3-0.6 s of a cold first call, and its schedule gives
 each thread one fixed share of the loop, which a thread on a core shared with another process holds
-until it is scheduled again. A driver instead fills a task block and calls run_tasks, which calls
-the threading layer's parallel_for (the C function a prange loop calls) with _take_tasks: each thread
-takes runs of the tasks not yet taken from an atomic counter until none is left.
+until it is scheduled again. A driver instead fills a task block and calls run_tasks, which hands it
+to our own workers (kernels.cpu._pool; where they cannot run, to the threading layer's parallel_for,
+the C function a prange loop calls): each thread, the caller among them, takes runs of the tasks not
+yet taken from an atomic counter until none is left (take_tasks).
 
     block, args = task_block(task_entry(_task, dtype), out.ctypes.data, np.int64(3))
     args[0], args[1], args[2] = x.ctypes.data, x.shape[0], x.shape[1]
@@ -35,6 +36,8 @@ from numba import cfunc, njit, types
 from numba.core import cgutils
 from numba.core.errors import TypingError
 from numba.extending import intrinsic
+
+from ._inner import inner
 
 
 @lru_cache(maxsize=None)
@@ -144,7 +147,8 @@ def _take(typingctx, block, count):
     return types.int64(block, count), codegen
 
 
-def _take_tasks(arrays, dims, steps, block):
+@inner
+def take_tasks(block):
     """What each thread runs: entry(out, args, task) for runs of the tasks not yet taken until none is left, each
     run a share of what is left (guided self-scheduling: long runs first, for locality, single tasks at the end,
     so that no thread is left with a long run while the others wait); block: a task block. Sets its failed flag
@@ -162,18 +166,43 @@ def _take_tasks(arrays, dims, steps, block):
         block[1] = 1
 
 
+def _take_tasks(arrays, dims, steps, block):
+    """take_tasks, as Numba's parallel_for calls a function (where our pool cannot start: kernels.cpu._pool)."""
+    take_tasks(block)
+
+
+def _run_on_numba_threads(runner_address, block_address, calls):
+    """runner's run where our pool cannot start: the tasks on Numba's threads (its threading layer's
+    parallel_for), `calls` of them. Returns 0."""
+    runner = pointer(runner_address, np.int64)
+    _parallel_for(runner[1], calls, block_address, _threads())
+    return 0
+
+
 def _start_threads():
     from numba.np.ufunc.parallel import _launch_threads  # what a parallel function's compilation calls
 
     _launch_threads()
 
 
-@lru_cache(maxsize=None)
+_numba_runner = None
+
+
 def runner() -> int:
-    """The address of _take_tasks as a C callback, compiled on first use."""
-    _start_threads()
-    word = types.CPointer(types.int64)
-    return cfunc(types.void(word, word, word, word), cache=True)(_take_tasks).address
+    """What run_tasks runs tasks on threads with: the address of an int64 array whose first element is the
+    address of run(runner, block, calls). Our pool (kernels.cpu._pool), started on first use; where it cannot
+    start, Numba's threading layer."""
+    global _numba_runner
+    address = _pool.start(numba.config.NUMBA_NUM_THREADS)
+    if address:
+        return address
+    if _numba_runner is None:
+        _start_threads()
+        word = types.CPointer(types.int64)
+        take = cfunc(types.void(word, word, word, word), cache=True)(_take_tasks).address
+        run = cfunc(types.int64(types.int64, types.int64, types.int64), cache=True)(_run_on_numba_threads).address
+        _numba_runner = np.array([run, take], np.int64)
+    return _numba_runner.ctypes.data
 
 
 def task_types(dtype) -> tuple:
@@ -203,8 +232,9 @@ def task_block(entry, out, count):
 
 @njit(cache=True, inline="always")
 def run_tasks(runner, block, tasks):
-    """block's entry(out, args, task) for every task < tasks: on Numba's threads where runner is runner(), else one
-    after another on this thread. On the threads each takes the next task not yet taken until none is left, so a
+    """block's entry(out, args, task) for every task < tasks: on this thread and the workers where runner is
+    runner() (as many threads in all as numba.get_num_threads() allows this one), else one after another on
+    this thread. On the threads each takes the next task not yet taken until none is left, so a
     thread on a core shared with another process does only the tasks it gets to. block: task_block's, filled.
     Returns nonzero where a task failed."""
     block[1] = 0  # a block may be run again, for a second pass over the same tasks
@@ -212,10 +242,13 @@ def run_tasks(runner, block, tasks):
     calls = min(tasks, threads)
     if calls > 1:
         block[_NEXT], block[_TASKS], block[_CALLS] = 0, tasks, calls
-        _parallel_for(runner, calls, block.ctypes.data, threads)
+        call(pointer(runner, np.int64)[0], (runner, block.ctypes.data, calls))
     else:
         failed = 0
         for task in range(tasks):
             failed |= call(block[0], (block[2], block[3], task))
         block[1] = failed
     return block[1]  # read after the calls: the block stays alive through them
+
+
+from . import _pool  # noqa: E402  (it uses take_tasks, above)

@@ -1,0 +1,307 @@
+"""The kernels' own threads (Linux): workers that sleep on a futex instead of yielding, and that move off the
+core of the thread that called them.
+
+Numba's threading layers share a core badly with another process. On this project's 2-core machine with a
+plain Python busy loop beside (2026-11-24): TBB's idle worker calls sched_yield between calls, and this
+kernel's scheduler (EEVDF, Linux 6.6 and later) charges a yield a whole slice, so the worker then waits
+behind the busy loop: it got 0.05-0.08 of a core, and the caller did nearly every task (fft_half of (1024,
+1024) float32 in 501-525 us against 257 us quiet; OpenMP's threads did no better). A thread that sleeps
+keeps its claim to its share of a core and runs soon after it is woken; but the scheduler then tends to
+wake it on its waker's core (both our threads on one core, the busy loop alone on the other: 507 us
+again), and nothing in its load balance moves it: {caller, worker} beside {busy loop} weighs as much as
+{caller} beside {busy loop, worker}. So a worker that finds itself on its caller's core takes that core
+out of its own affinity, once, and the caller keeps a core while the worker shares the other: 250-288 us
+(python /tmp/q/where18.py, three runs). Quiet, the same call took 253-261 us (257-271 us on TBB).
+
+The protocol. The state is one int64 array (slots below); compiled code gets its address. A call (_run)
+takes the pool where no other call holds it (else its caller takes all the tasks alone: two threads of one
+process each keep theirs), publishes its task block, sets the number of helpers it wants (_SLOTS), bumps
+the job counter (_GEN) and wakes as many sleepers, and takes tasks itself (_native.take_tasks). A worker
+spins a few microseconds on _GEN with the CPU's pause instruction (a call right after a call finds it
+awake), then sleeps on it (futex). Woken, it joins by taking a slot (an atomic decrement that finds one
+left), runs take_tasks on the block and counts itself done. The caller closes the call when its own tasks
+run out: exchanging _SLOTS for a large negative number tells it how many joined, and no worker joins after;
+it waits (spins, then sleeps on _DONE) for those, so a worker that wakes late is not waited for.
+
+Workers are started with pthread_create on first use (start), named "fastlayers" (top -H, ps -T); they
+leave at exit (atexit), and a forked child starts its own (os.register_at_fork).
+"""
+
+import atexit
+import ctypes
+import os
+import platform
+import sys
+import threading
+import time
+
+import numpy as np
+from llvmlite import ir
+from numba import cfunc, types
+from numba.core import cgutils
+from numba.core.errors import TypingError
+from numba.extending import intrinsic
+
+from ._inner import inner
+from ._native import call, pointer, take_tasks
+
+# The state's slots. _GEN and _DONE are futex words: their low 32 bits (little-endian), which the system call reads.
+(_RUN, _GEN, _BLOCK, _SLOTS, _DONE, _CALLER_SLEEPS, _SLEEPERS, _BUSY, _STOP, _ALIVE, _CALLER_CPU, _SYSCALL,
+ _SYS_FUTEX, _GETCPU, _SETAFFINITY, _MASKS, _MASK_WORDS, _SIZE) = range(18)
+_CLOSED = -(1 << 40)  # _SLOTS once the caller has closed its call
+_SPINS = 2000  # pause instructions before a worker, or a waiting caller, sleeps: tens of microseconds
+_FUTEX_WAIT, _FUTEX_WAKE = 128, 129  # FUTEX_WAIT_PRIVATE, FUTEX_WAKE_PRIVATE
+_SYS_FUTEX_NUMBER = {"x86_64": 202, "aarch64": 98}
+_IS_X86 = platform.machine() in ("x86_64", "AMD64")
+
+
+def _check_state(state, slot):
+    if state != types.CPointer(types.int64) or not isinstance(slot, types.Integer):
+        raise TypingError(f"expected the pool's state (an int64 pointer) and a slot, got {state} and {slot}")
+
+
+def _read_modify_write(operation):
+    @intrinsic
+    def read_modify_write(typingctx, state, slot, value):
+        """state[slot] <operation> value, atomically (sequentially consistent); returns its value before."""
+        _check_state(state, slot)
+        if not isinstance(value, types.Integer):
+            raise TypingError(f"expected an integer value, got {value}")
+
+        def codegen(context, builder, sig, llargs):
+            value64 = context.cast(builder, llargs[2], sig.args[2], types.int64)
+            return builder.atomic_rmw(operation, builder.gep(llargs[0], [llargs[1]]), value64, "seq_cst")
+
+        return types.int64(state, slot, value), codegen
+
+    return read_modify_write
+
+
+_fetch_add = _read_modify_write("add")
+_exchange = _read_modify_write("xchg")
+
+
+@intrinsic
+def _load(typingctx, state, slot):
+    """state[slot], read atomically (sequentially consistent)."""
+    _check_state(state, slot)
+
+    def codegen(context, builder, sig, llargs):
+        return builder.load_atomic(builder.gep(llargs[0], [llargs[1]]), "seq_cst", 8)
+
+    return types.int64(state, slot), codegen
+
+
+@intrinsic
+def _store(typingctx, state, slot, value):
+    """state[slot] = value, atomically (sequentially consistent)."""
+    _check_state(state, slot)
+    if not isinstance(value, types.Integer):
+        raise TypingError(f"expected an integer value, got {value}")
+
+    def codegen(context, builder, sig, llargs):
+        value64 = context.cast(builder, llargs[2], sig.args[2], types.int64)
+        builder.store_atomic(value64, builder.gep(llargs[0], [llargs[1]]), "seq_cst", 8)
+        return context.get_dummy_value()
+
+    return types.void(state, slot, value), codegen
+
+
+@intrinsic
+def _claim(typingctx, state, slot):
+    """state[slot] from 0 to 1, atomically: True where this call changed it."""
+    _check_state(state, slot)
+
+    def codegen(context, builder, sig, llargs):
+        word = ir.IntType(64)
+        pair = builder.cmpxchg(builder.gep(llargs[0], [llargs[1]]), ir.Constant(word, 0), ir.Constant(word, 1),
+                               "seq_cst", "seq_cst")
+        return builder.extract_value(pair, 1)
+
+    return types.boolean(state, slot), codegen
+
+
+@intrinsic
+def _pause(typingctx):
+    """The CPU's spin-wait hint (x86's pause, Arm's yield instruction; not the system call)."""
+
+    def codegen(context, builder, sig, llargs):
+        if _IS_X86:
+            builder.call(cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), []),
+                                                        "llvm.x86.sse2.pause"), [])
+        else:
+            builder.asm(ir.FunctionType(ir.VoidType(), []), "yield", "", [], side_effect=True)
+        return context.get_dummy_value()
+
+    return types.void(), codegen
+
+
+@intrinsic
+def _futex(typingctx, state, slot, operation, value):
+    """The futex system call on state[slot]'s low 32 bits: wait while they equal value's, or wake up to value
+    waiters. Through libc's syscall(), whose address and the call's number the state holds."""
+    _check_state(state, slot)
+
+    def codegen(context, builder, sig, llargs):
+        word = ir.IntType(64)
+        state_value, slot_value = llargs[0], llargs[1]
+        syscall_type = ir.FunctionType(word, [word], var_arg=True)
+        address = builder.load(builder.gep(state_value, [ir.Constant(word, _SYSCALL)]))
+        number = builder.load(builder.gep(state_value, [ir.Constant(word, _SYS_FUTEX)]))
+        futex_word = builder.ptrtoint(builder.gep(state_value, [slot_value]), word)
+        zero = ir.Constant(word, 0)
+        return builder.call(builder.inttoptr(address, syscall_type.as_pointer()),
+                            [number, futex_word, context.cast(builder, llargs[2], sig.args[2], types.int64),
+                             context.cast(builder, llargs[3], sig.args[3], types.int64), zero, zero, zero])
+
+    return types.int64(state, slot, operation, value), codegen
+
+
+@inner
+def _wait_while(state, slot, value, sleepers):
+    """Until state[slot] != value: spin _SPINS pauses, then sleep on it (futex), counted in state[sleepers] while
+    asleep. Whoever changes state[slot] reads state[sleepers] after, and wakes the sleepers where it is not 0."""
+    spins = 0
+    while _load(state, slot) == value:
+        if spins < _SPINS:
+            _pause()
+            spins += 1
+        else:
+            _fetch_add(state, sleepers, 1)
+            if _load(state, slot) == value:  # else it changed before the count: its writer may not wake us
+                _futex(state, slot, _FUTEX_WAIT, value)
+            _fetch_add(state, sleepers, -1)
+
+
+def _worker(address):
+    """A worker's life, until the pool stops: wait for a call, join it if it still has a slot, take its tasks,
+    count itself done. Leaves its caller's core where it finds itself on it. address: the state's. Returns 0,
+    the thread's exit value."""
+    state = pointer(address, np.int64)
+    seen = _load(state, _GEN)
+    left = -1  # the core this worker's affinity leaves out
+    while True:
+        _wait_while(state, np.int64(_GEN), seen, np.int64(_SLEEPERS))
+        seen = _load(state, _GEN)
+        if _load(state, _STOP):
+            break
+        if _fetch_add(state, _SLOTS, -1) > 0:
+            cpu = call(state[_GETCPU], ())
+            if cpu == _load(state, _CALLER_CPU) and cpu != left and 0 <= cpu < 64 * state[_MASK_WORDS]:
+                mask = state[_MASKS] + 8 * state[_MASK_WORDS] * cpu  # the process's cores but cpu
+                call(state[_SETAFFINITY], (0, 8 * state[_MASK_WORDS], mask))  # fails harmlessly where cpu is its last
+                left = cpu
+            take_tasks(pointer(_load(state, _BLOCK), np.int64))
+            _fetch_add(state, _DONE, 1)
+            if _load(state, _CALLER_SLEEPS):
+                _futex(state, _DONE, _FUTEX_WAKE, 1)
+    _fetch_add(state, _ALIVE, -1)
+    return 0
+
+
+def _run(address, block_address, calls):
+    """The tasks of the task block at block_address on `calls` threads: this one and up to calls - 1 workers;
+    on this thread alone where another call holds the pool. address: the state's. Returns 0."""
+    state = pointer(address, np.int64)
+    block = pointer(block_address, np.int64)
+    if not _claim(state, _BUSY):
+        take_tasks(block)
+        return 0
+    wanted = min(calls - 1, _load(state, _ALIVE))
+    _store(state, _CALLER_CPU, call(state[_GETCPU], ()))
+    _store(state, _BLOCK, block_address)
+    _store(state, _DONE, 0)
+    _store(state, _SLOTS, wanted)
+    _fetch_add(state, _GEN, 1)
+    if wanted > 0 and _load(state, _SLEEPERS) > 0:
+        _futex(state, _GEN, _FUTEX_WAKE, wanted)
+    take_tasks(block)
+    joined = wanted - max(_exchange(state, _SLOTS, _CLOSED), 0)
+    done = _load(state, _DONE)
+    while done < joined:
+        _wait_while(state, np.int64(_DONE), done, np.int64(_CALLER_SLEEPS))
+        done = _load(state, _DONE)
+    _store(state, _BUSY, 0)
+    return 0
+
+
+_state = None  # the running pool's state (an int64 array, never freed while its workers live)
+_address = 0  # its address
+_tables = []  # the arrays the state points into
+_lock = threading.Lock()
+
+
+def _cpu_masks() -> np.ndarray:
+    """(cpus, words) uint64: row c, the process's cores but c (each row a cpu_set_t of words 64-bit words)."""
+    allowed = sorted(os.sched_getaffinity(0))
+    words = allowed[-1] // 64 + 1
+    full = np.zeros(words, np.uint64)
+    for cpu in allowed:
+        full[cpu // 64] |= np.uint64(1) << np.uint64(cpu % 64)
+    masks = np.tile(full, (64 * words, 1))
+    for cpu in range(64 * words):
+        masks[cpu, cpu // 64] &= ~(np.uint64(1) << np.uint64(cpu % 64))
+    return masks
+
+
+def start(threads: int) -> int:
+    """The address of the pool's state, with threads - 1 workers, started on first use; 0 where it cannot run
+    (not Linux on x86-64 or AArch64)."""
+    global _state, _address
+    if _address:
+        return _address
+    number = _SYS_FUTEX_NUMBER.get(platform.machine())
+    if not sys.platform.startswith("linux") or number is None:
+        return 0
+    with _lock:
+        if not _address:
+            libc = ctypes.CDLL(None)
+            word = types.int64
+            state = np.zeros(_SIZE, np.int64)
+            masks = _cpu_masks()
+            state[_RUN] = cfunc(word(word, word, word), cache=True)(_run).address
+            state[_SYSCALL] = ctypes.cast(libc.syscall, ctypes.c_void_p).value
+            state[_SYS_FUTEX] = number
+            state[_GETCPU] = ctypes.cast(libc.sched_getcpu, ctypes.c_void_p).value
+            state[_SETAFFINITY] = ctypes.cast(libc.sched_setaffinity, ctypes.c_void_p).value
+            state[_MASKS], state[_MASK_WORDS] = masks.ctypes.data, masks.shape[1]
+            worker = cfunc(word(word), cache=True)(_worker).address
+            create = libc.pthread_create
+            create.argtypes = [ctypes.POINTER(ctypes.c_ulong), ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+            for _ in range(threads - 1):
+                thread = ctypes.c_ulong()
+                state[_ALIVE] += 1  # before it runs: a worker counts itself out as it leaves
+                if create(ctypes.byref(thread), None, worker, state.ctypes.data) != 0:
+                    state[_ALIVE] -= 1
+                    break
+                libc.pthread_setname_np(thread, b"fastlayers")
+                libc.pthread_detach(thread)
+            _tables[:] = [masks]
+            _state, _address = state, state.ctypes.data
+    return _address
+
+
+def _stop():
+    """At exit: ask the workers to leave and wake them; wait (a second at most) until they have, so none is
+    still running compiled code as the interpreter goes."""
+    state = _state
+    if state is None:
+        return
+    state[_STOP] = 1
+    state[_GEN] += 1
+    ctypes.CDLL(None).syscall(ctypes.c_long(int(state[_SYS_FUTEX])), ctypes.c_void_p(state.ctypes.data + 8 * _GEN),
+                              ctypes.c_long(_FUTEX_WAKE), ctypes.c_long(1 << 30), None, None, None)
+    deadline = time.monotonic() + 1.0
+    while state[_ALIVE] > 0 and time.monotonic() < deadline:
+        time.sleep(0.001)
+
+
+def _forget():
+    """In a forked child: the parent's workers are not here; the child's next call starts its own."""
+    global _state, _address, _lock
+    _state, _address, _lock = None, 0, threading.Lock()
+
+
+atexit.register(_stop)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget)

@@ -1,0 +1,148 @@
+"""kernels.cpu._pool: our own workers run every task once, call after call, beside a second calling thread, in a
+forked child, and after leaving their caller's core; they leave at exit; where the pool cannot start, Numba's
+threads run the tasks."""
+
+import multiprocessing
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+from numba import carray, njit
+
+from kernels.cpu import _native, _pool
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the pool runs on Linux")
+
+
+def _tally(dst, args, task):
+    """dst[task] += 1: how many times each task ran."""
+    carray(dst, args[0])[task] += 1
+    return 0
+
+
+@njit(nogil=True)
+def _tally_calls(runner, entry, counts, calls):
+    """`calls` calls of _tally over counts, one task per element; returns the number that reported a failure."""
+    failed = 0
+    for _ in range(calls):
+        block, args = _native.task_block(entry, counts.ctypes.data, np.int64(1))
+        args[0] = counts.size
+        failed += _native.run_tasks(runner, block, counts.size) != 0
+    return failed
+
+
+def _workers():
+    """The native ids of this process's threads named as the pool names its workers."""
+    ids = []
+    for tid in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{tid}/comm") as f:
+            if f.read().strip() == "fastlayers":
+                ids.append(int(tid))
+    return ids
+
+
+def test_every_task_runs_once_call_after_call():
+    runner = _native.runner()
+    assert runner == _pool.start(2) != 0
+    counts = np.zeros(3001)
+    assert _tally_calls(runner, _native.task_entry(_tally, np.float64), counts, np.int64(400)) == 0
+    np.testing.assert_array_equal(counts, 400)
+
+
+def test_two_threads_calling_at_once_each_get_every_task_once():
+    """Without the GIL (nogil), one thread's call holds the pool while the other's takes all its own tasks."""
+    runner, entry = _native.runner(), _native.task_entry(_tally, np.float64)
+    counts = [np.zeros(2000), np.zeros(2000)]
+    failures = []
+    threads = [threading.Thread(target=lambda c=c: failures.append(_tally_calls(runner, entry, c, np.int64(500))))
+               for c in counts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads) and failures == [0, 0]
+    for c in counts:
+        np.testing.assert_array_equal(c, 500)
+
+
+def test_the_masks_leave_out_one_core_each():
+    allowed = os.sched_getaffinity(0)
+    masks = _pool._cpu_masks()
+    for cpu in range(masks.shape[0]):
+        cores = {w * 64 + b for w in range(masks.shape[1]) for b in range(64) if int(masks[cpu, w]) >> b & 1}
+        assert cores == allowed - {cpu}
+
+
+_PINNED_WORKER = """
+import os, numpy as np, kernels
+from kernels.cpu import _native
+x = np.random.default_rng(0).standard_normal(1 << 20).astype(np.float32)
+kernels.center(x)
+workers = [int(t) for t in os.listdir("/proc/self/task")
+           if open(f"/proc/self/task/{t}/comm").read().strip() == "fastlayers"]
+core = min(os.sched_getaffinity(0))
+os.sched_setaffinity(0, {core})
+for w in workers:
+    os.sched_setaffinity(w, {core})
+for _ in range(2000):
+    y = kernels.center(x)
+    if all(core not in os.sched_getaffinity(w) for w in workers):
+        break
+expected = x - x.astype(np.float64).mean()
+assert np.abs(y - expected).max() <= 1e-6 * np.abs(expected).max()
+print(len(workers), sorted(os.sched_getaffinity(workers[0])))
+"""
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores")
+def test_a_worker_on_its_callers_core_leaves_it():
+    done = subprocess.run([sys.executable, "-c", _PINNED_WORKER], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "NUMBA_NUM_THREADS": "2"})
+    assert done.returncode == 0, done.stderr
+    count, cores = done.stdout.split(maxsplit=1)
+    core = min(os.sched_getaffinity(0))
+    assert int(count) == 1 and eval(cores) == sorted(os.sched_getaffinity(0) - {core})
+
+
+def _child(queue):
+    import kernels
+
+    x = np.random.default_rng(1).standard_normal(1 << 20)
+    y = kernels.center(x)
+    queue.put((float(np.abs(y - (x - x.mean())).max()), len(_workers())))
+
+
+def test_a_forked_child_starts_its_own_workers():
+    x = np.random.default_rng(1).standard_normal(1 << 20)
+    import kernels
+
+    kernels.center(x)  # the parent's pool is running
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_child, args=(queue,))
+    child.start()
+    error, workers = queue.get(timeout=120)
+    child.join(timeout=60)
+    assert child.exitcode == 0
+    assert error <= 1e-12 and workers == len(_workers()) >= 1
+
+
+def test_the_workers_leave_at_exit():
+    script = ("import numpy as np, kernels\nfrom kernels.cpu import _pool\n"
+              "kernels.center(np.random.default_rng(0).standard_normal(1 << 20))\n"
+              "assert _pool._state[_pool._ALIVE] >= 1\n_pool._stop()\nassert _pool._state[_pool._ALIVE] == 0\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_without_the_pool_numbas_threads_run_every_task_once(monkeypatch):
+    monkeypatch.setattr(_pool, "start", lambda threads: 0)
+    monkeypatch.setattr(_native, "_numba_runner", None)
+    runner = _native.runner()
+    assert runner == _native._numba_runner.ctypes.data
+    counts = np.zeros(3001)
+    assert _tally_calls(runner, _native.task_entry(_tally, np.float64), counts, np.int64(50)) == 0
+    np.testing.assert_array_equal(counts, 50)
