@@ -74,8 +74,10 @@ def _blas_line(info) -> str:
 
 
 def _format_time(seconds: float) -> str:
+    """Three significant digits in the largest unit that keeps the value at least 1 once rounded (999.96 us is
+    1 ms, not 1e+03 us)."""
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if seconds >= scale:
+        if float(f"{seconds / scale:.3g}") >= 1:
             return f"{seconds / scale:.3g} {unit}"
     return f"{seconds / 1e-9:.3g} ns"
 

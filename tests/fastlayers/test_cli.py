@@ -73,3 +73,9 @@ def test_busy_loops_run_beside_the_block_and_are_gone_after_it():
 def test_busy_takes_a_sane_number_of_processes(no_work):
     with pytest.raises(SystemExit, match="--busy: expected a number of processes from 0 to 64, got -1"):
         main(["bench", "--busy", "-1"])
+
+
+@pytest.mark.parametrize("seconds, text", [(9.9996e-4, "1 ms"), (9.994e-4, "999 µs"), (0.99996, "1 s"),
+                                           (1.5e-3, "1.5 ms"), (9.9996e-7, "1 µs"), (4.2e-8, "42 ns"), (12.3, "12.3 s")])
+def test_times_print_in_the_unit_that_keeps_them_at_least_one(seconds, text):
+    assert report._format_time(seconds) == text
