@@ -81,7 +81,9 @@ def prefer_tbb():
     the same call took 0.13 ms (fastlayers bench --busy 1 --only center, with each layer).
     The pip wheel of TBB puts libtbb in <prefix>/lib, where the loader does not look, so it
     is loaded here by path before Numba starts its threads. A user's NUMBA_THREADING_LAYER
-    is left alone; without TBB installed, Numba falls back to OpenMP as before.
+    is left alone; without TBB installed, Numba falls back to OpenMP as before. On Linux the
+    kernels' tasks run on their own workers (kernels.cpu._pool), which share a busy core better
+    still; the layer keeps each thread's count (numba.set_num_threads) and runs the tasks elsewhere.
     """
     if os.environ.get("NUMBA_THREADING_LAYER", "default") not in ("default", "tbb"):
         return
