@@ -55,18 +55,18 @@ _SYS_FUTEX_NUMBER = {"x86_64": 202, "aarch64": 98}
 _IS_X86 = platform.machine() in ("x86_64", "AMD64")
 
 
-def _check_state(state, slot):
+def _check_state(state, slot, value=types.int64):
     if state != types.CPointer(types.int64) or not isinstance(slot, types.Integer):
         raise TypingError(f"expected the pool's state (an int64 pointer) and a slot, got {state} and {slot}")
+    if not isinstance(value, types.Integer):
+        raise TypingError(f"expected an integer value, got {value}")
 
 
 def _read_modify_write(operation):
     @intrinsic
     def read_modify_write(typingctx, state, slot, value):
         """state[slot] <operation> value, atomically (sequentially consistent); returns its value before."""
-        _check_state(state, slot)
-        if not isinstance(value, types.Integer):
-            raise TypingError(f"expected an integer value, got {value}")
+        _check_state(state, slot, value)
 
         def codegen(context, builder, sig, llargs):
             value64 = context.cast(builder, llargs[2], sig.args[2], types.int64)
@@ -95,9 +95,7 @@ def _load(typingctx, state, slot):
 @intrinsic
 def _store(typingctx, state, slot, value):
     """state[slot] = value, atomically (sequentially consistent)."""
-    _check_state(state, slot)
-    if not isinstance(value, types.Integer):
-        raise TypingError(f"expected an integer value, got {value}")
+    _check_state(state, slot, value)
 
     def codegen(context, builder, sig, llargs):
         value64 = context.cast(builder, llargs[2], sig.args[2], types.int64)
@@ -140,7 +138,7 @@ def _pause(typingctx):
 def _futex(typingctx, state, slot, operation, value):
     """The futex system call on state[slot]'s low 32 bits: wait while they equal value's, or wake up to value
     waiters. Through libc's syscall(), whose address and the call's number the state holds."""
-    _check_state(state, slot)
+    _check_state(state, slot, value)
 
     def codegen(context, builder, sig, llargs):
         word = ir.IntType(64)
