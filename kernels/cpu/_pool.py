@@ -51,7 +51,8 @@ from ._native import call, pointer, take_tasks
 _CLOSED = -(1 << 40)  # _SLOTS once the caller has closed its call
 _SPINS = 2000  # pause instructions before a worker, or a waiting caller, sleeps: tens of microseconds
 _FUTEX_WAIT, _FUTEX_WAKE = 128, 129  # FUTEX_WAIT_PRIVATE, FUTEX_WAKE_PRIVATE
-_SYS_FUTEX_NUMBER = {"x86_64": 202, "aarch64": 98}
+# the futex system call's number where the pool runs (Linux on x86-64 or AArch64), else None
+_FUTEX_CALL = {"x86_64": 202, "aarch64": 98}.get(platform.machine()) if sys.platform.startswith("linux") else None
 _IS_X86 = platform.machine() in ("x86_64", "AMD64")
 
 
@@ -248,8 +249,7 @@ def start(threads: int) -> int:
     global _state, _address
     if _address:
         return _address
-    number = _SYS_FUTEX_NUMBER.get(platform.machine())
-    if not sys.platform.startswith("linux") or number is None:
+    if _FUTEX_CALL is None:
         return 0
     with _lock:
         if not _address:
@@ -259,7 +259,7 @@ def start(threads: int) -> int:
             masks = _cpu_masks()
             state[_RUN] = cfunc(word(word, word, word), cache=True)(_run).address
             state[_SYSCALL] = ctypes.cast(libc.syscall, ctypes.c_void_p).value
-            state[_SYS_FUTEX] = number
+            state[_SYS_FUTEX] = _FUTEX_CALL
             state[_GETCPU] = ctypes.cast(libc.sched_getcpu, ctypes.c_void_p).value
             state[_SETAFFINITY] = ctypes.cast(libc.sched_setaffinity, ctypes.c_void_p).value
             state[_MASKS], state[_MASK_WORDS] = masks.ctypes.data, masks.shape[1]
