@@ -13,15 +13,20 @@ again), and nothing in its load balance moves it: {caller, worker} beside {busy 
 out of its own affinity, once, and the caller keeps a core while the worker shares the other: 250-288 us
 (python /tmp/q/where18.py, three runs). Quiet, the same call took 253-261 us (257-271 us on TBB).
 
-The protocol. The state is one int64 array (slots below); compiled code gets its address. A call (_run)
-takes the pool where no other call holds it (else its caller takes all the tasks alone: two threads of one
-process each keep theirs), publishes its task block, sets the number of helpers it wants (_SLOTS), bumps
-the job counter (_GEN) and wakes as many sleepers, and takes tasks itself (_native.take_tasks). A worker
-spins a few microseconds on _GEN with the CPU's pause instruction (a call right after a call finds it
-awake), then sleeps on it (futex). Woken, it joins by taking a slot (an atomic decrement that finds one
-left), runs take_tasks on the block and counts itself done. The caller closes the call when its own tasks
-run out: exchanging _SLOTS for a large negative number tells it how many joined, and no worker joins after;
-it waits (spins, then sleeps on _DONE) for those, so a worker that wakes late is not waited for.
+A worker waits for the next call spinning about 45 us, then sleeps: on a quiet core, waking a sleeping worker
+costs a call about 20 us (center of 10^6 float32, calls 30 us or more apart: 85-92 us against 65-71). On a
+shared core the spin costs more than it saves (2026-11-25): the scheduler charges the spin to the worker's
+share, so the worker is then preempted at any point of its work, and its caller waits out the other process's
+slice for the task the worker holds (the caller sat idle 0.24-0.54 of the time, per-thread CPU clocks, and
+center of 10^6 took 112-173 us back to back, against 116 us on one thread). A worker that sleeps soon after its
+work keeps its claim and preempts the other process when woken. So a call whose caller had to wait on a worker
+longer than it had worked itself (and over 50 us) counts the core as shared: for the next 0.1 s the workers
+spin only about 4.5 us (which still covers the gap between a kernel's passes), and any such wait in that time
+extends it. In the report's timing with a busy loop beside (python /tmp/r/cases.py, alternating with the
+workers spinning always, twice each): center of 10^6 94-99 against 128 us, fft_half (4096, 256) 425-453
+against 569-612 us, linear_relu (65536, 64) 1.94-2.05 against 2.53-2.64 ms. Quiet, that wait is rare (one
+call each in 8 of the report's 49 cases, none in the rest), as a worker's last task ends within about a task of
+the caller's.
 
 Workers are started with pthread_create on first use (start), named "fastlayers" (top -H, ps -T); they
 leave at exit (atexit), and a forked child starts its own (os.register_at_fork).
@@ -47,9 +52,13 @@ from ._native import call, pointer, take_tasks
 
 # The state's slots. _GEN and _DONE are futex words: their low 32 bits (little-endian), which the system call reads.
 (_RUN, _GEN, _BLOCK, _SLOTS, _DONE, _CALLER_SLEEPS, _SLEEPERS, _BUSY, _STOP, _ALIVE, _CALLER_CPU, _SYSCALL,
- _SYS_FUTEX, _GETCPU, _SETAFFINITY, _MASKS, _MASK_WORDS, _SIZE) = range(18)
+ _SYS_FUTEX, _GETCPU, _SETAFFINITY, _MASKS, _MASK_WORDS, _CLOCK, _NOW, _NOW_NS, _WORKER_SPINS, _SHARED_UNTIL,
+ _SIZE) = range(23)
 _CLOSED = -(1 << 40)  # _SLOTS once the caller has closed its call
-_SPINS = 2000  # pause instructions before a worker, or a waiting caller, sleeps: tens of microseconds
+_SPINS = 2000  # pause instructions before a worker, or a waiting caller, sleeps: about 45 us (measured)
+_SHARED_SPINS = 200  # a worker's, while its core is shared (below): about 4.5 us
+_SHARED_NS = 100_000_000  # how long a worker spins _SHARED_SPINS after its caller last waited on it: 0.1 s
+_CLOCK_MONOTONIC = 1
 _FUTEX_WAIT, _FUTEX_WAKE = 128, 129  # FUTEX_WAIT_PRIVATE, FUTEX_WAKE_PRIVATE
 # the futex system call's number where the pool runs (Linux on x86-64 or AArch64), else None
 _FUTEX_CALL = {"x86_64": 202, "aarch64": 98}.get(platform.machine()) if sys.platform.startswith("linux") else None
@@ -157,19 +166,27 @@ def _futex(typingctx, state, slot, operation, value):
 
 
 @inner
-def _wait_while(state, slot, value, sleepers):
-    """Until state[slot] != value: spin _SPINS pauses, then sleep on it (futex), counted in state[sleepers] while
+def _wait_while(state, slot, value, sleepers, spins):
+    """Until state[slot] != value: spin `spins` pauses, then sleep on it (futex), counted in state[sleepers] while
     asleep. Whoever changes state[slot] reads state[sleepers] after, and wakes the sleepers where it is not 0."""
-    spins = 0
+    spun = 0
     while _load(state, slot) == value:
-        if spins < _SPINS:
+        if spun < spins:
             _pause()
-            spins += 1
+            spun += 1
         else:
             _fetch_add(state, sleepers, 1)
             if _load(state, slot) == value:  # else it changed before the count: its writer may not wake us
                 _futex(state, slot, _FUTEX_WAIT, value)
             _fetch_add(state, sleepers, -1)
+
+
+@inner
+def _now(state, address):
+    """CLOCK_MONOTONIC in nanoseconds, through libc's clock_gettime (through the vDSO: tens of nanoseconds) into
+    the state's two _NOW slots; only the call holding the pool reads the clock. address: the state's."""
+    call(state[_CLOCK], (_CLOCK_MONOTONIC, address + 8 * _NOW))
+    return state[_NOW] * 1_000_000_000 + state[_NOW_NS]
 
 
 def _worker(address):
@@ -180,7 +197,7 @@ def _worker(address):
     seen = _load(state, _GEN)
     left = -1  # the core this worker's affinity leaves out
     while True:
-        _wait_while(state, np.int64(_GEN), seen, np.int64(_SLEEPERS))
+        _wait_while(state, np.int64(_GEN), seen, np.int64(_SLEEPERS), _load(state, _WORKER_SPINS))
         seen = _load(state, _GEN)
         if _load(state, _STOP):
             break
@@ -207,6 +224,7 @@ def _run(address, block_address, calls):
         take_tasks(block)
         return 0
     wanted = min(calls - 1, _load(state, _ALIVE))
+    start = _now(state, address)
     _store(state, _CALLER_CPU, call(state[_GETCPU], ()))
     _store(state, _BLOCK, block_address)
     _store(state, _DONE, 0)
@@ -217,9 +235,18 @@ def _run(address, block_address, calls):
     take_tasks(block)
     joined = wanted - max(_exchange(state, _SLOTS, _CLOSED), 0)
     done = _load(state, _DONE)
-    while done < joined:
-        _wait_while(state, np.int64(_DONE), done, np.int64(_CALLER_SLEEPS))
-        done = _load(state, _DONE)
+    if done < joined:
+        own = _now(state, address)
+        while done < joined:
+            _wait_while(state, np.int64(_DONE), done, np.int64(_CALLER_SLEEPS), np.int64(_SPINS))
+            done = _load(state, _DONE)
+        end = _now(state, address)
+        if end - own > max(own - start, 50_000):  # held by a worker that lost its core: it is shared
+            state[_SHARED_UNTIL] = end + _SHARED_NS
+            _store(state, _WORKER_SPINS, _SHARED_SPINS)
+    if state[_SHARED_UNTIL] and start > state[_SHARED_UNTIL]:
+        state[_SHARED_UNTIL] = 0
+        _store(state, _WORKER_SPINS, _SPINS)
     _store(state, _BUSY, 0)
     return 0
 
@@ -260,6 +287,8 @@ def start(threads: int) -> int:
             state[_RUN] = cfunc(word(word, word, word), cache=True)(_run).address
             state[_SYSCALL] = ctypes.cast(libc.syscall, ctypes.c_void_p).value
             state[_SYS_FUTEX] = _FUTEX_CALL
+            state[_CLOCK] = ctypes.cast(libc.clock_gettime, ctypes.c_void_p).value
+            state[_WORKER_SPINS] = _SPINS
             state[_GETCPU] = ctypes.cast(libc.sched_getcpu, ctypes.c_void_p).value
             state[_SETAFFINITY] = ctypes.cast(libc.sched_setaffinity, ctypes.c_void_p).value
             state[_MASKS], state[_MASK_WORDS] = masks.ctypes.data, masks.shape[1]

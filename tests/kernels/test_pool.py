@@ -1,7 +1,8 @@
 """kernels.cpu._pool: our own workers run every task once, call after call, beside a second calling thread, in a
-forked child, and after leaving their caller's core; they leave at exit; where the pool cannot start, Numba's
-threads run the tasks."""
+forked child, after leaving their caller's core, and while they spin briefly (a caller left waiting on one); they
+leave at exit; where the pool cannot start, Numba's threads run the tasks."""
 
+import math
 import os
 import subprocess
 import sys
@@ -33,6 +34,24 @@ def _tally_calls(runner, entry, counts, calls):
     return failed
 
 
+def _uneven(dst, args, task):
+    """dst[task] += 1 after a chain of args[0] square roots, ten times as many for task 1: about 1 and 10 ms."""
+    rounds = args[0] * (10 if task == 1 else 1)
+    chain = 1.0
+    for i in range(rounds):
+        chain = math.sqrt(chain + i)
+    carray(dst, 2)[task] += 1.0 + 0.0 * chain
+    return 0
+
+
+@njit(nogil=True)
+def _uneven_call(runner, entry, counts, rounds):
+    """One call of _uneven's two tasks: the caller takes task 0 first, a worker that joins takes task 1."""
+    block, args = _native.task_block(entry, counts.ctypes.data, np.int64(1))
+    args[0] = rounds
+    return _native.run_tasks(runner, block, 2)
+
+
 def test_every_task_runs_once_call_after_call():
     runner = _native.runner()
     assert runner == _pool.start(2) != 0
@@ -55,6 +74,29 @@ def test_two_threads_calling_at_once_each_get_every_task_once():
     assert not any(t.is_alive() for t in threads) and failures == [0, 0]
     for c in counts:
         np.testing.assert_array_equal(c, 500)
+
+
+def test_a_caller_left_waiting_on_a_worker_shortens_the_workers_spins():
+    """A worker that holds its caller (here: it got the long task) makes the workers spin briefly for a while;
+    they still run every task once; the while ends."""
+    runner, state = _native.runner(), _pool._state
+    if state[_pool._ALIVE] < 1:
+        pytest.skip("no worker: one core")
+    state[_pool._SHARED_UNTIL], state[_pool._WORKER_SPINS] = 0, _pool._SPINS
+    entry, counts = _native.task_entry(_uneven, np.float64), np.zeros(2)
+    for calls in range(1, 31):
+        assert _uneven_call(runner, entry, counts, np.int64(100_000)) == 0
+        if state[_pool._WORKER_SPINS] == _pool._SHARED_SPINS:
+            break
+    assert state[_pool._WORKER_SPINS] == _pool._SHARED_SPINS and state[_pool._SHARED_UNTIL] > 0
+    np.testing.assert_array_equal(counts, calls)
+    state[_pool._SHARED_UNTIL] = 1 << 62  # hold it there through these calls
+    counts = np.zeros(3001)
+    assert _tally_calls(runner, _native.task_entry(_tally, np.float64), counts, np.int64(300)) == 0
+    np.testing.assert_array_equal(counts, 300)
+    state[_pool._SHARED_UNTIL] = 1  # long past: the next call ends the while
+    assert _tally_calls(runner, _native.task_entry(_tally, np.float64), counts, np.int64(1)) == 0
+    assert state[_pool._WORKER_SPINS] == _pool._SPINS and state[_pool._SHARED_UNTIL] == 0
 
 
 def test_the_masks_leave_out_one_core_each():
