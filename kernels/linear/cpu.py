@@ -74,13 +74,6 @@ _NO_BIAS = {np.dtype(np.float32): np.zeros(0, np.float32), np.dtype(np.float64):
 _OWN_GEMM = _gemm.available()
 
 
-def _matmul(a, b, out):
-    """out = a @ b, (n, k) @ (k, m): our GEMM where it runs, else BLAS's."""
-    if _OWN_GEMM and _gemm.suits(a.shape[0], a.shape[1], b.shape[1], out.dtype):
-        return _gemm.gemm(a, b, None, False, out)
-    return np.matmul(a, b, out=out)
-
-
 def _is_tiny(n, n_in, n_out):
     return n * n_in * n_out <= _TINY_FLOPS
 
@@ -215,6 +208,6 @@ def linear_backward(grad_y, x, w, y, need_x=True):
     grad_x = None
     if need_x:
         grad_x = _alloc.empty(x.shape, dtype)
-        _matmul(g, w.T, grad_x)
-    _matmul(x.T, g, grad_w)
+        _gemm.matmul(g, w.T, grad_x)
+    _gemm.matmul(x.T, g, grad_w)
     return grad_x, grad_w, grad_b

@@ -132,3 +132,23 @@ def test_linear_relu_and_backward_at_the_digits_first_layer(dtype, rng):
     g64 = np.where(y64 > 0, g, 0)
     for got, expected in [(y, y64), (grad_x, g64 @ w64.T), (grad_w, x64.T @ g64), (grad_b, g64.sum(axis=0))]:
         assert rel_err(got, expected) < TOLERANCE[np.dtype(dtype)]
+
+
+@pytest.mark.parametrize("dtype, n, n_in, n_out", [(np.float32, 700, 40, 64), (np.float64, 600, 48, 40)])
+def test_tensor_reduction_and_backward_through_our_gemm(dtype, n, n_in, n_out, rng):
+    """kernels.tensor_reduction and its backward where their products (pairs @ Wp, P^T @ grad_y, grad_y @ Wsym^T)
+    suit our GEMM, against the float64 formulas (kernels.reference)."""
+    import kernels
+    from kernels import reference
+
+    pairs = n_in * (n_in + 1) // 2
+    assert _gemm.suits(n, pairs, n_out, dtype) and _gemm.suits(pairs, n, n_out, dtype)
+    assert _gemm.suits(n, n_out, pairs, dtype)
+    x = rng.standard_normal((n, n_in)).astype(dtype)
+    w = rng.standard_normal((n_in, n_in, n_out)).astype(dtype)
+    g = rng.standard_normal((n, n_out)).astype(dtype)
+    x64, w64, g64 = x.astype(np.float64), w.astype(np.float64), g.astype(np.float64)
+    assert rel_err(kernels.tensor_reduction(x, w), reference.tensor_reduction(x64, w64)) < TOLERANCE[np.dtype(dtype)]
+    for got, expected in zip(kernels.tensor_reduction_backward(g, None, x, w),
+                             reference.tensor_reduction_backward(g64, None, x64, w64)):
+        assert rel_err(got, expected) < TOLERANCE[np.dtype(dtype)]
