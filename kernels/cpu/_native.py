@@ -134,6 +134,40 @@ def _parallel_for(typingctx, function, count, data, threads):
 
 
 @intrinsic
+def _release_gil(typingctx):
+    """Where this thread holds the GIL, lets go of it (PyEval_SaveThread) and returns its thread state's address;
+    else (a nogil caller) 0. For _restore_gil."""
+
+    def codegen(context, builder, sig, llargs):
+        word, int32, byte_ptr = ir.IntType(64), ir.IntType(32), ir.IntType(8).as_pointer()
+        check = cgutils.get_or_insert_function(builder.module, ir.FunctionType(int32, []), "PyGILState_Check")
+        save = cgutils.get_or_insert_function(builder.module, ir.FunctionType(byte_ptr, []), "PyEval_SaveThread")
+        saved = cgutils.alloca_once_value(builder, ir.Constant(word, 0))
+        with builder.if_then(builder.icmp_signed("!=", builder.call(check, []), ir.Constant(int32, 0))):
+            builder.store(builder.ptrtoint(builder.call(save, []), word), saved)
+        return builder.load(saved)
+
+    return types.int64(), codegen
+
+
+@intrinsic
+def _restore_gil(typingctx, saved):
+    """Takes the GIL back (PyEval_RestoreThread) where _release_gil let go of it: saved, what it returned."""
+    if not isinstance(saved, types.Integer):
+        raise TypingError(f"_restore_gil: expected _release_gil's integer, got {saved}")
+
+    def codegen(context, builder, sig, llargs):
+        byte_ptr = ir.IntType(8).as_pointer()
+        restore = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [byte_ptr]),
+                                                 "PyEval_RestoreThread")
+        with builder.if_then(builder.icmp_signed("!=", llargs[0], ir.Constant(llargs[0].type, 0))):
+            builder.call(restore, [builder.inttoptr(llargs[0], byte_ptr)])
+        return context.get_dummy_value()
+
+    return types.void(saved), codegen
+
+
+@intrinsic
 def _take(typingctx, block, count):
     """block[_NEXT] += count, atomically; returns its value before: the first of the tasks the caller took."""
     if block != types.CPointer(types.int64) or not isinstance(count, types.Integer):
@@ -236,13 +270,20 @@ def run_tasks(runner, block, tasks):
     runner() (as many threads in all as numba.get_num_threads() allows this one), else one after another on
     this thread. On the threads each takes the next task not yet taken until none is left, so a
     thread on a core shared with another process does only the tasks it gets to. block: task_block's, filled.
-    Returns nonzero where a task failed."""
+    Returns nonzero where a task failed.
+
+    The caller lets go of the GIL while the threads run, where it holds it: Numba allocates through Python's
+    raw allocator, which with tracemalloc on takes the GIL, so a worker's task that allocates waited for a
+    caller that waited for it (fastlayers bench's peak-memory case hung, 2026-11-25). Other Python threads run
+    meanwhile too."""
     block[1] = 0  # a block may be run again, for a second pass over the same tasks
     threads = _threads() if runner != 0 else 1
     calls = min(tasks, threads)
     if calls > 1:
         block[_NEXT], block[_TASKS], block[_CALLS] = 0, tasks, calls
+        saved = _release_gil()
         call(pointer(runner, np.int64)[0], (runner, block.ctypes.data, calls))
+        _restore_gil(saved)
     else:
         failed = 0
         for task in range(tasks):

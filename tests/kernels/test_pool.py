@@ -99,6 +99,28 @@ def test_a_caller_left_waiting_on_a_worker_shortens_the_workers_spins():
     assert state[_pool._WORKER_SPINS] == _pool._SPINS and state[_pool._SHARED_UNTIL] == 0
 
 
+_TRACED = """
+import tracemalloc, numpy as np, kernels
+from kernels import reference
+rng = np.random.default_rng(0)
+x, w, g = rng.standard_normal((3000, 40)), rng.standard_normal((40, 40, 64)), rng.standard_normal((3000, 64))
+tracemalloc.start()
+grad_x, grad_w = kernels.tensor_reduction_backward(g, None, x, w)  # its grad_x tasks allocate
+y = kernels.center(rng.standard_normal(1 << 20))
+tracemalloc.stop()
+expected = reference.tensor_reduction_backward(g, None, x, w)[0]
+print(float(np.abs(grad_x - expected).max() / np.abs(expected).max()))
+"""
+
+
+def test_tasks_that_allocate_while_tracemalloc_traces():
+    """Numba's allocations go through Python's raw allocator; traced, a worker's take the GIL, which the caller
+    must not hold through the call (it hung)."""
+    done = subprocess.run([sys.executable, "-c", _TRACED], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout) <= 1e-12
+
+
 def test_the_masks_leave_out_one_core_each():
     allowed = os.sched_getaffinity(0)
     masks = _pool._cpu_masks()
