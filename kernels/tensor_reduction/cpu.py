@@ -131,9 +131,10 @@ def _forward_panels(x, w):
     out = _alloc.empty((n, w.shape[2]), x.dtype)
     panel = _panel_rows(wp.shape[0], x.itemsize)
     pairs = np.empty((min(panel, n), wp.shape[0]), x.dtype)
+    threaded = _ours(pairs.shape[0], wp.shape[0], wp.shape[1], x.dtype)
     for r0 in range(0, n, panel):
         m = min(panel, n - r0)
-        _panel_pairs(x[r0 : r0 + m], pairs[:m])
+        _panel_pairs(x[r0 : r0 + m], pairs[:m], threaded)
         _gemm.matmul(pairs[:m], wp, out[r0 : r0 + m])
     return out
 
@@ -202,21 +203,30 @@ def _rows_on_threads(x, out, u, entry, runner):
     return run_tasks(runner, block, (x.shape[0] + TASK_ROWS - 1) // TASK_ROWS)
 
 
+def _ours(n, k, m, dtype) -> bool:
+    """Whether (n, k) @ (k, m) runs our GEMM (on our threads). Where a panel's products do not all run ours, its
+    pair products and grad_x rows stay on this thread: BLAS's threads, spinning after their GEMM, slowed our
+    threads' (x (256, 64), W (64, 64, 32), forward and backward in turn: 375-388 against 237-242 us forward,
+    python /tmp/r/tr.py, 2026-11-25)."""
+    return _gemm.available() and _gemm.suits(n, k, m, dtype)
+
+
 def _on_threads(pairs) -> bool:
     return pairs.size >= PARALLEL_MIN_ELEMENTS
 
 
-def _panel_pairs(x, pairs):
-    """pairs[r, p(i,j)] = x[r, i] x[r, j] for the panel x (rows, I) and pairs (rows, pairs), C-contiguous."""
-    if not _on_threads(pairs):
+def _panel_pairs(x, pairs, threaded):
+    """pairs[r, p(i,j)] = x[r, i] x[r, j] for the panel x (rows, I) and pairs (rows, pairs), C-contiguous; on
+    the threads where threaded and the panel is large enough."""
+    if not (threaded and _on_threads(pairs)):
         _pair_products(x, pairs)
     elif _rows_on_threads(x, pairs, pairs, task_entry(_pairs_task, x.dtype), runner()):
         raise MemoryError("tensor_reduction: a task failed")
 
 
-def _panel_grad_x(x, u, grad_x):
-    """grad_x (rows, I) of the panel x from U (rows, pairs), C-contiguous."""
-    if not _on_threads(u):
+def _panel_grad_x(x, u, grad_x, threaded):
+    """grad_x (rows, I) of the panel x from U (rows, pairs), C-contiguous; on the threads as _panel_pairs."""
+    if not (threaded and _on_threads(u)):
         _contract_pairs(x, u, grad_x)
     elif _rows_on_threads(x, grad_x, u, task_entry(_contract_task, x.dtype), runner()):
         raise MemoryError("tensor_reduction: a task failed")
@@ -260,14 +270,16 @@ def _backward_panels(grad_y, x, w):
     u = np.empty((rows, n_pairs), x.dtype)
     gp = np.zeros((n_pairs, w.shape[2]), x.dtype)
     gp_panel = np.empty_like(gp) if n > panel else gp  # one panel: its GEMM writes gp directly
+    n_out = w.shape[2]
+    threaded = _ours(n_pairs, rows, n_out, x.dtype) and _ours(rows, n_out, n_pairs, x.dtype)
     for r0 in range(0, n, panel):
         m = min(panel, n - r0)
         xs, gs = x[r0 : r0 + m], grad_y[r0 : r0 + m]
-        _panel_pairs(xs, pairs[:m])
+        _panel_pairs(xs, pairs[:m], threaded)
         _gemm.matmul(pairs[:m].T, gs, gp_panel)
         if gp_panel is not gp:
             gp += gp_panel
         _gemm.matmul(gs, wsym.T, u[:m])
-        _panel_grad_x(xs, u[:m], grad_x[r0 : r0 + m])
+        _panel_grad_x(xs, u[:m], grad_x[r0 : r0 + m], threaded)
     _unpack_pair_grads(gp, grad_w)
     return grad_x, grad_w
