@@ -13,6 +13,16 @@ again), and nothing in its load balance moves it: {caller, worker} beside {busy 
 out of its own affinity, once, and the caller keeps a core while the worker shares the other: 250-288 us
 (python /tmp/q/where18.py, three runs). Quiet, the same call took 253-261 us (257-271 us on TBB).
 
+The protocol. The state is one int64 array (slots below); compiled code gets its address. A call (_run)
+takes the pool where no other call holds it (else its caller takes all the tasks alone: two threads of one
+process each keep theirs), publishes its task block, sets the number of helpers it wants (_SLOTS), bumps
+the job counter (_GEN) and wakes as many sleepers, and takes tasks itself (_native.take_tasks). A worker
+spins on _GEN with the CPU's pause instruction (about 45 us, 4.5 us on a shared core, below: a call right
+after a call finds it awake), then sleeps on it (futex). Woken, it joins by taking a slot (an atomic decrement that finds one
+left), runs take_tasks on the block and counts itself done. The caller closes the call when its own tasks
+run out: exchanging _SLOTS for a large negative number tells it how many joined, and no worker joins after;
+it waits (spins, then sleeps on _DONE) for those, so a worker that wakes late is not waited for.
+
 A worker waits for the next call spinning about 45 us, then sleeps: on a quiet core, waking a sleeping worker
 costs a call about 20 us (center of 10^6 float32, calls 30 us or more apart: 85-92 us against 65-71). On a
 shared core the spin costs more than it saves (2026-11-25): the scheduler charges the spin to the worker's
