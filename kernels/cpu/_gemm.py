@@ -83,10 +83,15 @@ def suits(n, k, m, dtype) -> bool:
         flops >= SUITS_MIN_FLOPS or BLAS_THREADS_MIN_FLOPS < flops < PARALLEL_MIN_FLOPS)
 
 
+def takes(n, k, m, dtype) -> bool:
+    """Whether (n, k) @ (k, m) runs our GEMM: this CPU runs it (available) and it suits the shape (suits)."""
+    return available() and suits(n, k, m, dtype)
+
+
 def matmul(a, b, out):
-    """out[:] = a @ b, (n, k) @ (k, m), out (n, m) C-contiguous: our GEMM where this CPU runs it and it suits the
-    shape (suits), else NumPy's BLAS. Returns out."""
-    if available() and suits(a.shape[0], a.shape[1], b.shape[1], out.dtype):
+    """out[:] = a @ b, (n, k) @ (k, m), out (n, m) C-contiguous: our GEMM where it takes the product, else NumPy's
+    BLAS. Returns out."""
+    if takes(a.shape[0], a.shape[1], b.shape[1], out.dtype):
         return gemm(a, b, None, False, out)
     return np.matmul(a, b, out=out)
 

@@ -71,8 +71,6 @@ def _bias_relu_inplace(out, b, has_bias, apply_relu):
 _NO_BIAS = {np.dtype(np.float32): np.zeros(0, np.float32), np.dtype(np.float64): np.zeros(0, np.float64)}
 
 
-_OWN_GEMM = _gemm.available()
-
 
 def _is_tiny(n, n_in, n_out):
     return n * n_in * n_out <= _TINY_FLOPS
@@ -88,7 +86,7 @@ def linear(x, w, b, apply_relu):
     if _is_tiny(n, n_in, n_out):
         _rows_linear(x, w, bias, has_bias, apply_relu, out)
         return out
-    if _OWN_GEMM and _gemm.suits(n, n_in, n_out, x.dtype):
+    if _gemm.takes(n, n_in, n_out, x.dtype):
         return _gemm.gemm(x, w, b, apply_relu, out)
     np.matmul(x, w, out=out)
     if has_bias or apply_relu:

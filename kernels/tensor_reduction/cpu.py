@@ -131,7 +131,10 @@ def _forward_panels(x, w):
     out = _alloc.empty((n, w.shape[2]), x.dtype)
     panel = _panel_rows(wp.shape[0], x.itemsize)
     pairs = np.empty((min(panel, n), wp.shape[0]), x.dtype)
-    threaded = _ours(pairs.shape[0], wp.shape[0], wp.shape[1], x.dtype)
+    # Where a panel's products are not all our GEMM's, its pair products (and grad_x rows) stay on this thread:
+    # BLAS's threads, spinning after their GEMM, slowed our threads' (x (256, 64), W (64, 64, 32), forward and
+    # backward in turn: 375-388 against 237-242 us forward, python /tmp/r/tr.py, 2026-11-25).
+    threaded = _gemm.takes(pairs.shape[0], wp.shape[0], wp.shape[1], x.dtype)
     for r0 in range(0, n, panel):
         m = min(panel, n - r0)
         _panel_pairs(x[r0 : r0 + m], pairs[:m], threaded)
@@ -203,14 +206,6 @@ def _rows_on_threads(x, out, u, entry, runner):
     return run_tasks(runner, block, (x.shape[0] + TASK_ROWS - 1) // TASK_ROWS)
 
 
-def _ours(n, k, m, dtype) -> bool:
-    """Whether (n, k) @ (k, m) runs our GEMM (on our threads). Where a panel's products do not all run ours, its
-    pair products and grad_x rows stay on this thread: BLAS's threads, spinning after their GEMM, slowed our
-    threads' (x (256, 64), W (64, 64, 32), forward and backward in turn: 375-388 against 237-242 us forward,
-    python /tmp/r/tr.py, 2026-11-25)."""
-    return _gemm.available() and _gemm.suits(n, k, m, dtype)
-
-
 def _on_threads(pairs) -> bool:
     return pairs.size >= PARALLEL_MIN_ELEMENTS
 
@@ -271,7 +266,7 @@ def _backward_panels(grad_y, x, w):
     gp = np.zeros((n_pairs, w.shape[2]), x.dtype)
     gp_panel = np.empty_like(gp) if n > panel else gp  # one panel: its GEMM writes gp directly
     n_out = w.shape[2]
-    threaded = _ours(n_pairs, rows, n_out, x.dtype) and _ours(rows, n_out, n_pairs, x.dtype)
+    threaded = _gemm.takes(n_pairs, rows, n_out, x.dtype) and _gemm.takes(rows, n_out, n_pairs, x.dtype)  # as above
     for r0 in range(0, n, panel):
         m = min(panel, n - r0)
         xs, gs = x[r0 : r0 + m], grad_y[r0 : r0 + m]
