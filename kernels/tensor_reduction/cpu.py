@@ -11,7 +11,8 @@ is (the outer product of a whole large batch would not fit).
 
 The GEMMs are ours where they suit it (kernels.cpu._gemm.matmul: AVX-512, K at least one tile wide), on our
 workers: x (3000, 120), W (120, 120, 64) float32, 2 cores, 8.5 ms forward and 34 ms backward against 14.3 and
-62 ms through NumPy's OpenBLAS, whose kernels here are AVX2's (python /tmp/r/tr.py, 2026-11-25, twice each).
+62 ms through NumPy's OpenBLAS, whose kernels here are AVX2's (python /tmp/r/tr.py, 2026-11-25, twice each); with
+the backward's panels at 8 MiB (below), 7.6-7.8 ms forward and 20.9-21.2 ms backward (python /tmp/r/trab.py).
 The others run on BLAS's threads or on the calling thread alone, whichever took less time lately for the
 shapes (kernels._blas_threads): with a core taken by another process, the threaded GEMMs of x (256, 64),
 W (64, 64, 32) waited for the thread on that core, 2.16 ms against 214 us quiet.
@@ -26,7 +27,12 @@ from ..cpu._native import pointer, run_tasks, runner, task_block, task_entry
 from ..cpu._threads import PARALLEL_MIN_ELEMENTS
 
 _PANEL_BYTES = 1 << 22  # pair products of one panel: 4 MiB
-_BACKWARD_PANEL_BYTES = 1 << 24  # larger in the backward: fewer panel sums of grad_w (two such buffers: 32 MiB)
+# The backward's panel: its pair products and U, two such buffers, stay in a 32 MiB L3 at 8 MiB each; each panel's
+# grad_w GEMM also reads and writes all of grad_w's pairs (pairs x K), so a panel is at least twice that. x (3000,
+# 120), W (120, 120, 64) float32, in turn in one process (python /tmp/r/trab.py, twice, 2026-11-25): backward 20.9-21.2
+# ms at 8 MiB against 29.7-30.4 ms at 16 MiB (forward 7.6-7.8 ms); W (256, 256, 64), grad_w's pairs 8.4 MB, x (2048,
+# 256): 99 ms at 16 MiB, 115 ms at 8 MiB.
+_BACKWARD_PANEL_BYTES = 1 << 23
 
 
 _BLAS_THREADS = ThreadedOrSerial()  # the forward's and backward's calls, keyed by their shapes
@@ -259,13 +265,13 @@ def _backward_panels(grad_y, x, w):
     n_pairs = wsym.shape[0]
     grad_x = _alloc.empty(x.shape, x.dtype)
     grad_w = _alloc.empty(w.shape, x.dtype)
-    panel = _panel_rows(n_pairs, x.itemsize, _BACKWARD_PANEL_BYTES)
+    n_out = w.shape[2]
+    panel = _panel_rows(n_pairs, x.itemsize, max(_BACKWARD_PANEL_BYTES, 2 * n_pairs * n_out * x.itemsize))
     rows = min(panel, n)
     pairs = np.empty((rows, n_pairs), x.dtype)
     u = np.empty((rows, n_pairs), x.dtype)
     gp = np.zeros((n_pairs, w.shape[2]), x.dtype)
     gp_panel = np.empty_like(gp) if n > panel else gp  # one panel: its GEMM writes gp directly
-    n_out = w.shape[2]
     threaded = _gemm.takes(n_pairs, rows, n_out, x.dtype) and _gemm.takes(rows, n_out, n_pairs, x.dtype)  # as above
     for r0 in range(0, n, panel):
         m = min(panel, n - r0)

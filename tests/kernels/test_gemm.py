@@ -134,10 +134,12 @@ def test_linear_relu_and_backward_at_the_digits_first_layer(dtype, rng):
         assert rel_err(got, expected) < TOLERANCE[np.dtype(dtype)]
 
 
-@pytest.mark.parametrize("dtype, n, n_in, n_out", [(np.float32, 700, 40, 64), (np.float64, 600, 48, 40)])
+@pytest.mark.parametrize("dtype, n, n_in, n_out", [(np.float32, 700, 40, 64), (np.float64, 600, 48, 40),
+                                                    (np.float32, 1200, 96, 64)])
 def test_tensor_reduction_and_backward_through_our_gemm(dtype, n, n_in, n_out, rng):
     """kernels.tensor_reduction and its backward where their products (pairs @ Wp, P^T @ grad_y, grad_y @ Wsym^T)
-    suit our GEMM, against the float64 formulas (kernels.reference)."""
+    suit our GEMM, against the float64 formulas (kernels.reference); at (1200, 96, 64) in several panels of rows
+    each way (grad_w summed over the backward's panels), the last one shorter."""
     import kernels
     from kernels import reference
 
