@@ -245,16 +245,17 @@ def _task_entry(parts, args, task):
                                                                           args[16], args[17], args[18], args[19])
     a_, b_ = carray(pointer(args[0], parts), a_size), carray(pointer(args[5], parts), b_size)
     packed_ = carray(pointer(args[11], parts), (panels, k, nr))
-    bias_, parts_ = carray(pointer(args[14], parts), panels * nr), carray(parts, (k_parts, n, m))
+    parts_ = carray(parts, (k_parts, n, m))
     step = (panels + panel_groups - 1) // panel_groups
     k_step = (k + k_parts - 1) // k_parts
     chunk, group, part = task // (panel_groups * k_parts), task // k_parts % panel_groups, task % k_parts
     j_lo, j_hi = group * step, min(panels, (group + 1) * step)
     k_lo, k_hi = part * k_step, min(k, (part + 1) * k_step)
+    bias_ = carray(pointer(args[14] if part == 0 else args[20], parts), panels * nr)  # the bias once, in part 0
     try:
         if pack:
             _pack(b_, b_rs, b_cs, m, packed_, j_lo, j_hi, k_lo, k_hi)
-        _rows(a_, a_rs, a_cs, packed_, bias_ if part == 0 else np.zeros_like(bias_), parts_[part], chunk * chunk_rows,
+        _rows(a_, a_rs, a_cs, packed_, bias_, parts_[part], chunk * chunk_rows,
               min(n, (chunk + 1) * chunk_rows), k_lo, k_hi, j_lo, j_hi, apply_relu != 0 and k_parts == 1)
     except Exception:  # noqa: BLE001 -- an exception cannot leave a C callback: _tasks reports it
         return 1
@@ -262,16 +263,16 @@ def _task_entry(parts, args, task):
 
 
 @njit(cache=True, inline="always")
-def _task_block(a, a_rs, a_cs, k, b, b_rs, b_cs, m, pack, packed, bias, parts, chunk_rows, panel_groups, apply_relu,
-                entry):
+def _task_block(a, a_rs, a_cs, k, b, b_rs, b_cs, m, pack, packed, bias, zero_bias, parts, chunk_rows, panel_groups,
+                apply_relu, entry):
     """The task block of _tasks' arguments (_native.task_block), filled as _task_entry reads them."""
     k_parts, n, _ = parts.shape
-    block, args = task_block(entry, parts.ctypes.data, np.int64(20))
+    block, args = task_block(entry, parts.ctypes.data, np.int64(21))
     args[0], args[1], args[2], args[3], args[4] = a.ctypes.data, a.size, a_rs, a_cs, k
     args[5], args[6], args[7], args[8], args[9] = b.ctypes.data, b.size, b_rs, b_cs, m
     args[10], args[11], args[12], args[13] = pack, packed.ctypes.data, packed.shape[0], packed.shape[2]
     args[14], args[15], args[16] = bias.ctypes.data, k_parts, n
-    args[17], args[18], args[19] = chunk_rows, panel_groups, apply_relu
+    args[17], args[18], args[19], args[20] = chunk_rows, panel_groups, apply_relu, zero_bias.ctypes.data
     return block
 
 
@@ -279,16 +280,17 @@ def _task_block(a, a_rs, a_cs, k, b, b_rs, b_cs, m, pack, packed, bias, parts, c
 # its address (_native): Numba optimizes and compiles to machine code every function a compiled function calls
 # once more inside it (2.0 s of a cold first call when a prange loop called the task's code directly).
 @njit(cache=True)
-def _tasks(a, a_rs, a_cs, k, b, b_rs, b_cs, m, pack, packed, bias, parts, chunk_rows, panel_groups, apply_relu,
-           tasks, entry, runner):
+def _tasks(a, a_rs, a_cs, k, b, b_rs, b_cs, m, pack, packed, bias, zero_bias, parts, chunk_rows, panel_groups,
+           apply_relu, tasks, entry, runner):
     """parts[p] = a(:, p-th run of k) @ b(same run of k) (+ bias if p == 0), relu'd if there is one part,
     parts (k_parts, n, m). `tasks` tasks of chunk_rows rows (a multiple of MR), one of panel_groups runs of panels
     and one run of k, on the threads where there are several (_native.run_tasks: a busy core slows only the
     tasks its thread took). pack: each task first packs its own panels and run of k of b into packed (only
-    with one chunk of rows, where no two tasks share them); else packed holds b already. entry: _task_entry's
-    address; runner: _native.runner(), or 0 for one task. Returns nonzero where a task failed."""
-    block = _task_block(a, a_rs, a_cs, k, b, b_rs, b_cs, m, pack, packed, bias, parts, chunk_rows, panel_groups,
-                        apply_relu, entry)
+    with one chunk of rows, where no two tasks share them); else packed holds b already. zero_bias: zeros the size
+    of bias, the other parts' (passed, not made in the task: np.zeros_like there took 0.19 s of a cold first call).
+    entry: _task_entry's address; runner: _native.runner(), or 0 for one task. Returns nonzero where a task failed."""
+    block = _task_block(a, a_rs, a_cs, k, b, b_rs, b_cs, m, pack, packed, bias, zero_bias, parts, chunk_rows,
+                        panel_groups, apply_relu, entry)
     return run_tasks(runner, block, tasks)
 
 
@@ -375,8 +377,9 @@ def gemm(a, b, bias, apply_relu, out):
         _pack(b_elements, b_rs, b_cs, m, packed, 0, panels, 0, k)
     parts = out.reshape(1, n, m) if k_parts == 1 else np.empty((k_parts, n, m), out.dtype)
     tasks = -(-n // chunk_rows) * panel_groups * k_parts
-    if _tasks(*_elements(a), k, b_elements, b_rs, b_cs, m, pack_in_tasks, packed, padded_bias, parts, chunk_rows,
-              panel_groups, apply_relu, tasks, task_entry(_task_entry, out.dtype), runner() if tasks > 1 else 0):
+    if _tasks(*_elements(a), k, b_elements, b_rs, b_cs, m, pack_in_tasks, packed, padded_bias,
+              _zeros(padded_bias.size, out.dtype), parts, chunk_rows, panel_groups, apply_relu, tasks,
+              task_entry(_task_entry, out.dtype), runner() if tasks > 1 else 0):
         raise MemoryError("gemm: a task failed (out of memory for its edge tiles' copies)")
     if k_parts > 1:  # NumPy's sum: nothing more for Numba to compile
         np.sum(parts, axis=0, out=out)
@@ -409,6 +412,7 @@ def product_here(a, a_rs, a_cs, b, b_rs, b_cs, bias, apply_relu, out, entry):
         padded[c] = bias[c]
     packed = np.empty((panels, k, nr), out.dtype)
     block = _task_block(a, a_rs, a_cs, np.int64(k), b, b_rs, b_cs, np.int64(m), np.bool_(True), packed, padded,
-                        out.reshape((1, n, m)), np.int64(-(-n // MR) * MR), np.int64(1), apply_relu, entry)
+                        padded, out.reshape((1, n, m)), np.int64(-(-n // MR) * MR), np.int64(1), apply_relu,
+                        entry)  # one part of k: no zero bias read (padded stands in)
     block[1] = call(block[0], (block[2], block[3], np.int64(0)))  # its one task
     return block[1]  # read after the call: the block (its arguments) stays alive through it
