@@ -112,20 +112,32 @@ def long_plan(n: int, dtype):
 
 
 @inner
+def _bounds(ints):
+    """long_plan's 19 bounds of its parts in floats (they end ints)."""
+    return ints[5 + 4 * ints[3] + 4 * ints[4] :]
+
+
+@inner
 def long_views(ints, floats):
     """long_plan's arrays as (bluestein?, (m1, m2, Stockham plan of m1, of m2, group twiddles re, im, lane
     twiddles re, im), chirp re, im, kernel FFT re, im, half twiddles re, im)."""
     k1, k2 = ints[3], ints[4]
     i2 = 5 + 4 * k1  # m2's stages
-    b = ints[i2 + 4 * k2 :]
+    b = _bounds(ints)
     plan1 = (ints[5 : 5 + k1], ints[5 + k1 : 5 + 2 * k1], floats[b[0] : b[1]], floats[b[1] : b[2]],
              ints[5 + 2 * k1 : 5 + 3 * k1], floats[b[2] : b[3]], floats[b[3] : b[4]], ints[5 + 3 * k1 : 5 + 4 * k1])
     plan2 = (ints[i2 : i2 + k2], ints[i2 + k2 : i2 + 2 * k2], floats[b[4] : b[5]], floats[b[5] : b[6]],
              ints[i2 + 2 * k2 : i2 + 3 * k2], floats[b[6] : b[7]], floats[b[7] : b[8]], ints[i2 + 3 * k2 : i2 + 4 * k2])
     fs = (ints[1], ints[2], plan1, plan2, floats[b[8] : b[9]], floats[b[9] : b[10]], floats[b[10] : b[11]],
           floats[b[11] : b[12]])
-    return (ints[0] != 0, fs, floats[b[12] : b[13]], floats[b[13] : b[14]], floats[b[14] : b[15]],
-            floats[b[15] : b[16]], floats[b[16] : b[17]], floats[b[17] : b[18]])
+    return (ints[0] != 0, fs, *_bluestein_views(ints, floats), floats[b[16] : b[17]], floats[b[17] : b[18]])
+
+
+@inner
+def _bluestein_views(ints, floats):
+    """long_plan's Bluestein tables: (chirp re, im, kernel FFT re, im); empty for a four-step length."""
+    b = _bounds(ints)
+    return floats[b[12] : b[13]], floats[b[13] : b[14]], floats[b[14] : b[15]], floats[b[15] : b[16]]
 
 
 # --- the four-step transform of one row ---
@@ -419,10 +431,11 @@ def _pair_pack(g0, g1, one, scale, zr, zi, c):
                 zr[t], zi[t] = h * (a0 - b1), h * (a1 + b0)
 
 
-# --- the passes as tasks (kernels/cpu/_native): two C callbacks, each compiled once ---
+# --- the passes as tasks (kernels/cpu/_native): three C callbacks, each compiled once, where a length needs it ---
 
 # Each call of a pass names its operands in args: a pairs array P (interleaved (re, im) floats), two (re, im)
-# pairs of arrays A and B, and a flag; which of them a pass reads and writes is in _pass_task and _pairs_task.
+# pairs of arrays A and B, and a flag; which of them a pass reads and writes is in _pass_task, _chirp_task and
+# _pairs_task.
 # The passes' numbers and the flags are NumPy integers: as Python literals, each value passed would compile the
 # callee once more (kernels/cpu/__init__).
 _COLUMNS, _ROWS, _CHIRP_IN, _TIMES_KERNEL, _CHIRP_OUT, _UNPACK, _PACK, _SPLIT, _JOIN, _SEPARATE, _PAIR_PACK, _NORMS = (
@@ -446,27 +459,42 @@ def _operands(floats, args):
 
 
 def _pass_task(floats, args, task):
-    """Task `task` of the pass args[4] (a C callback, _native); floats: the plan's floats (long_plan), which
-    give the dtype it is compiled for. Returns 0, or 1 where the task raised."""
+    """Task `task` of the four-step pass or half-spectrum pass args[4] (columns, rows, unpack, pack; a C
+    callback, _native); floats: the plan's floats (long_plan), which give the dtype it is compiled for. Returns
+    0, or 1 where the task raised."""
     ints, floats_ = carray(pointer(args[0], np.int64), args[1]), carray(floats, args[3])
     kind, tasks = args[4], args[5]
     p, ar, ai, br, bi, flag, scale = _operands(floats, args)
-    _, fs, chr_, chi, kr, ki, hr, hi = long_views(ints, floats_)
+    _, fs, _, _, _, _, hr, hi = long_views(ints, floats_)
     try:  # only the work (kernels/cpu/_native)
         if kind == _COLUMNS:
             _columns(p, ar, ai, flag, br, bi, fs, task, tasks)
         elif kind == _ROWS:
             _rows(ar, ai, br, bi, p, flag, fs, task, tasks)
-        elif kind == _CHIRP_IN:
+        elif kind == _UNPACK:
+            _unpack_forward(ar, ai, hr, hi, p, task)
+        else:
+            _pack_backward(p, hr, hi, ar, ai, task)
+    except Exception:  # noqa: BLE001
+        return 1
+    return 0
+
+
+def _chirp_task(floats, args, task):
+    """Task `task` of Bluestein's pass args[4] (chirp in, times kernel, chirp out, split, join), as _pass_task: a
+    callback of their own, compiled only for lengths that go through Bluestein (in _pass_task, they took about 1 s
+    of every four-step length's cold first call, 2^21 points: python /tmp/r/cold_long.py, 2026-11-25)."""
+    ints, floats_ = carray(pointer(args[0], np.int64), args[1]), carray(floats, args[3])
+    kind = args[4]
+    p, ar, ai, br, bi, flag, scale = _operands(floats, args)
+    chr_, chi, kr, ki = _bluestein_views(ints, floats_)
+    try:  # only the work (kernels/cpu/_native)
+        if kind == _CHIRP_IN:
             _chirp_in(ar, ai, flag, scale, chr_, chi, br, bi, task)
         elif kind == _TIMES_KERNEL:
             _times_kernel(ar, ai, kr, ki, task)
         elif kind == _CHIRP_OUT:
             _chirp_out(ar, ai, chr_, chi, br, bi, flag, scale, task)
-        elif kind == _UNPACK:
-            _unpack_forward(ar, ai, hr, hi, p, task)
-        elif kind == _PACK:
-            _pack_backward(p, hr, hi, ar, ai, task)
         elif kind == _SPLIT:
             _split_pairs(p, ar, ai, task)
         else:
@@ -495,9 +523,9 @@ def _pairs_task(floats, args, task):
 
 @inner
 def _run_pass(block, args, kind, tasks, p, ar, ai, br, bi, flag, runner):
-    """Pass `kind` in `tasks` tasks over P = p, A = (ar, ai), B = (br, bi), on the threads where runner is
-    _native.runner(). The arrays are the caller's, or views of them: alive through the call. Returns nonzero
-    where a task failed."""
+    """_pass_task's pass `kind` in `tasks` tasks over P = p, A = (ar, ai), B = (br, bi), on the threads where
+    runner is _native.runner(). The arrays are the caller's, or views of them: alive through the call. Returns
+    nonzero where a task failed."""
     args[4], args[5], args[6], args[7] = kind, tasks, p.ctypes.data, p.size
     args[8], args[9], args[10] = ar.ctypes.data, ai.ctypes.data, ar.size
     args[11], args[12], args[13], args[14] = br.ctypes.data, bi.ctypes.data, br.size, flag
@@ -505,12 +533,12 @@ def _run_pass(block, args, kind, tasks, p, ar, ai, br, bi, flag, runner):
 
 
 @inner
-def _run_pairs_pass(block, args, pairs_entry, kind, tasks, p, ar, ai, br, bi, flag, runner):
-    """_run_pass for one of _pairs_task's passes; pairs_entry: its address."""
-    entry = block[0]
-    block[0] = pairs_entry
-    failed = _run_pass(block, args, kind, tasks, p, ar, ai, br, bi, flag, runner)
+def _run_pass_of(entry, block, args, kind, tasks, p, ar, ai, br, bi, flag, runner):
+    """_run_pass for a pass of another task function (_chirp_task, _pairs_task); entry: its address."""
+    own = block[0]
     block[0] = entry
+    failed = _run_pass(block, args, kind, tasks, p, ar, ai, br, bi, flag, runner)
+    block[0] = own
     return failed
 
 
@@ -529,20 +557,23 @@ def _four_step(block, args, m1, m2, p, sr, si, interleaved, br, bi, dr, di, out_
 
 
 @inner
-def _bluestein(block, args, m1, m2, sr, si, real_in, shift_in, zr, zi, real_out, shift_out, br, bi, ur, ui, vr, vi,
-               runner):
+def _bluestein(block, args, chirp_entry, m1, m2, sr, si, real_in, shift_in, zr, zi, real_out, shift_out, br, bi, ur,
+               ui, vr, vi, runner):
     """The FFT of z = sr + i 2^shift_in si (m,) into (zr, zi) (m,), zi times 2^shift_out; zr, zi may be sr, si:
     X_k = conj(b_k) sum_t z_t conj(b_t) b_(k-t), a circular convolution of length M by two four-step FFTs.
-    real_in: si is not read, z = sr; real_out: only zr is written. br ... vi: scratch (M,)."""
+    real_in: si is not read, z = sr; real_out: only zr is written. br ... vi: scratch (M,); chirp_entry:
+    _chirp_task's address."""
     none = zr[:0]
     big = ur.size
     args[_SHIFT] = shift_in
-    failed = _run_pass(block, args, _CHIRP_IN, _chunks(big), none, sr, si, ur, ui, real_in, runner)
+    failed = _run_pass_of(chirp_entry, block, args, _CHIRP_IN, _chunks(big), none, sr, si, ur, ui, real_in, runner)
     failed = failed or _four_step(block, args, m1, m2, none, ur, ui, _NO, br, bi, vr, vi, none, _NO, runner)
-    failed = failed or _run_pass(block, args, _TIMES_KERNEL, _chunks(big), none, vr, vi, none, none, _NO, runner)
+    failed = failed or _run_pass_of(chirp_entry, block, args, _TIMES_KERNEL, _chunks(big), none, vr, vi, none, none,
+                                    _NO, runner)
     failed = failed or _four_step(block, args, m1, m2, none, vr, vi, _NO, br, bi, ur, ui, none, _NO, runner)
     args[_SHIFT] = shift_out
-    return failed or _run_pass(block, args, _CHIRP_OUT, _chunks(zr.size), none, ur, ui, zr, zi, real_out, runner)
+    return failed or _run_pass_of(chirp_entry, block, args, _CHIRP_OUT, _chunks(zr.size), none, ur, ui, zr, zi,
+                                  real_out, runner)
 
 
 @inner
@@ -561,8 +592,8 @@ def _pairing(block, args, pairs_entry, rows, r, partials_r, partials_i, runner):
         return _YES, _NO
     a, b = rows[r], rows[r + 1]
     chunks = _chunks(a.size)
-    if _run_pairs_pass(block, args, pairs_entry, _NORMS, chunks, a[:0], a, b, partials_r[:chunks], partials_i[:chunks],
-                       _NO, runner):
+    if _run_pass_of(pairs_entry, block, args, _NORMS, chunks, a[:0], a, b, partials_r[:chunks], partials_i[:chunks],
+                    _NO, runner):
         return _YES, _NO
     s0, s1 = 0.0, 0.0
     for c in range(chunks):
@@ -573,78 +604,127 @@ def _pairing(block, args, pairs_entry, rows, r, partials_r, partials_i, runner):
     return _NO, np.int64(round(0.5 * log2(s0 / s1)))
 
 
-@njit(cache=True)
-def _forward_rows(x, y, ints, floats, zr, zi, br, bi, ur, ui, vr, vi, entry, pairs_entry, runner):
-    """y (B, 2 (n // 2)) floats = fft_half of x (B, n), one row at a time, each pass on the threads; scratch:
-    _scratch(); entry, pairs_entry: _entries(). Returns nonzero where a task failed."""
-    bluestein, m1, m2 = ints[0] != 0, ints[1], ints[2]  # long_plan's; not long_views: that compiles in the task only
+# The drivers, one for each way a length goes (four-step, Bluestein for even n, Bluestein two rows at a time for
+# odd n), each compiled on its first use: one driver for all three took 0.4 s more of a four-step length's cold
+# first call (python /tmp/r/cold_long.py, 2026-11-25). Each takes (x or g, y or grad_x, long_plan's ints and floats,
+# _scratch()'s eight arrays, _driven()'s three entries, the runner), the arrays it does not use among them.
+
+
+@njit(cache=True, inline="always")
+def _block(entry, ints, floats):
+    """(block, args): the task block of a row's passes (entry: _pass_task's address), the plan in args."""
     block, args = task_block(entry, floats.ctypes.data, np.int64(_ARGS))
     args[0], args[1], args[2], args[3] = ints.ctypes.data, ints.size, floats.ctypes.data, floats.size
     args[_SHIFT] = 0
-    rows, n = x.shape
+    return block, args
+
+
+@njit(cache=True)
+def _forward_rows(x, y, ints, floats, zr, zi, br, bi, ur, ui, vr, vi, entry, chirp_entry, pairs_entry, runner):
+    """y (B, 2 (n // 2)) floats = fft_half of x (B, n), n even and m = n / 2 four-step, one row at a time, each
+    pass on the threads. Returns nonzero where a task failed."""
+    m1, m2 = ints[1], ints[2]  # long_plan's; not long_views: that compiles in the task only
+    block, args = _block(entry, ints, floats)
     none = x[0, :0]
-    if n % 2 == 1:  # odd n: the complex FFT of x itself, always Bluestein (odd m never splits); two rows at a time
-        r = np.int64(0)  # not a literal 0: _pairing would compile for Literal[int](0) too (kernels/cpu/__init__)
-        while r < rows:
-            one, shift = _pairing(block, args, pairs_entry, x, r, vr, vi, runner)
-            second = r + 1 - one  # not read (one)
-            if _bluestein(block, args, m1, m2, x[r], x[second], one, shift, zr, zi, _NO, _NO, br, bi, ur, ui, vr, vi,
-                          runner):
-                return 1
-            args[_SHIFT] = -shift
-            if _run_pairs_pass(block, args, pairs_entry, _SEPARATE, _chunks(n // 2), y[r], zr, zi, y[second], y[second],
-                               one, runner):
-                return 1
-            r += 2 - one
-        return 0
-    for r in range(rows):
-        if bluestein:
-            failed = _run_pass(block, args, _SPLIT, _chunks(zr.size), x[r], zr, zi, none, none, _NO, runner)
-            failed = failed or _bluestein(block, args, m1, m2, zr, zi, _NO, _NO, zr, zi, _NO, _NO, br, bi, ur, ui,
-                                          vr, vi, runner)
-        else:
-            failed = _four_step(block, args, m1, m2, x[r], none, none, _YES, br, bi, zr, zi, none, _NO, runner)
+    for r in range(x.shape[0]):
+        if _four_step(block, args, m1, m2, x[r], none, none, _YES, br, bi, zr, zi, none, _NO, runner):
+            return 1
+        if _run_pass(block, args, _UNPACK, _chunks(zr.size), y[r], zr, zi, none, none, _NO, runner):
+            return 1
+    return 0
+
+
+@njit(cache=True)
+def _forward_bluestein_rows(x, y, ints, floats, zr, zi, br, bi, ur, ui, vr, vi, entry, chirp_entry, pairs_entry,
+                            runner):
+    """_forward_rows where m = n / 2 goes through Bluestein."""
+    m1, m2 = ints[1], ints[2]
+    block, args = _block(entry, ints, floats)
+    none = x[0, :0]
+    for r in range(x.shape[0]):
+        failed = _run_pass_of(chirp_entry, block, args, _SPLIT, _chunks(zr.size), x[r], zr, zi, none, none, _NO,
+                              runner)
+        failed = failed or _bluestein(block, args, chirp_entry, m1, m2, zr, zi, _NO, _NO, zr, zi, _NO, _NO, br, bi,
+                                      ur, ui, vr, vi, runner)
         if failed or _run_pass(block, args, _UNPACK, _chunks(zr.size), y[r], zr, zi, none, none, _NO, runner):
             return 1
     return 0
 
 
 @njit(cache=True)
-def _backward_rows(g, grad_x, ints, floats, zr, zi, br, bi, ur, ui, vr, vi, entry, pairs_entry, runner):
-    """grad_x (B, n) from g (B, 2 (n // 2)) floats, one row at a time, each pass on the threads; scratch:
-    _scratch(); entry, pairs_entry: _entries(). Returns nonzero where a task failed."""
-    bluestein, m1, m2 = ints[0] != 0, ints[1], ints[2]  # long_plan's; not long_views: that compiles in the task only
-    block, args = task_block(entry, floats.ctypes.data, np.int64(_ARGS))
-    args[0], args[1], args[2], args[3] = ints.ctypes.data, ints.size, floats.ctypes.data, floats.size
-    args[_SHIFT] = 0
-    rows, n = grad_x.shape
+def _forward_odd_rows(x, y, ints, floats, zr, zi, br, bi, ur, ui, vr, vi, entry, chirp_entry, pairs_entry, runner):
+    """_forward_rows for odd n: the complex FFT of x itself, always Bluestein (odd m never splits), two rows at a
+    time."""
+    m1, m2 = ints[1], ints[2]
+    block, args = _block(entry, ints, floats)
+    rows, n = x.shape
+    r = np.int64(0)  # not a literal 0: _pairing would compile for Literal[int](0) too (kernels/cpu/__init__)
+    while r < rows:
+        one, shift = _pairing(block, args, pairs_entry, x, r, vr, vi, runner)
+        second = r + 1 - one  # not read (one)
+        if _bluestein(block, args, chirp_entry, m1, m2, x[r], x[second], one, shift, zr, zi, _NO, _NO, br, bi, ur,
+                      ui, vr, vi, runner):
+            return 1
+        args[_SHIFT] = -shift
+        if _run_pass_of(pairs_entry, block, args, _SEPARATE, _chunks(n // 2), y[r], zr, zi, y[second], y[second], one,
+                        runner):
+            return 1
+        r += 2 - one
+    return 0
+
+
+@njit(cache=True)
+def _backward_rows(g, grad_x, ints, floats, zr, zi, br, bi, ur, ui, vr, vi, entry, chirp_entry, pairs_entry, runner):
+    """grad_x (B, n) from g (B, 2 (n // 2)) floats, n even and m = n / 2 four-step, one row at a time, each pass
+    on the threads. Returns nonzero where a task failed."""
+    m1, m2 = ints[1], ints[2]
+    block, args = _block(entry, ints, floats)
     none = g[0, :0]
-    if n % 2 == 1:  # grad_x_t = Re(sum_k conj(g_k) w^(kt)), the FFT of conj(g) padded to n: two rows at a time
-        r = np.int64(0)  # not a literal 0: _pairing would compile for Literal[int](0) too (kernels/cpu/__init__)
-        while r < rows:
-            one, shift = _pairing(block, args, pairs_entry, g, r, vr, vi, runner)
-            second = r + 1 - one  # not read or written (one)
-            args[_SHIFT] = shift
-            if _run_pairs_pass(block, args, pairs_entry, _PAIR_PACK, _chunks(n), g[r], zr, zi, g[second], g[second],
-                               one, runner):
-                return 1
-            if _bluestein(block, args, m1, m2, zr, zi, _NO, _NO, grad_x[r], grad_x[second], one, -shift, br, bi, ur,
-                          ui, vr, vi, runner):
-                return 1
-            r += 2 - one
-        return 0
-    for r in range(rows):
+    for r in range(grad_x.shape[0]):
         if _run_pass(block, args, _PACK, _chunks(zr.size), g[r], zr, zi, none, none, _NO, runner):
             return 1
-        if bluestein:
-            failed = _bluestein(block, args, m1, m2, zr, zi, _NO, _NO, zr, zi, _NO, _NO, br, bi, ur, ui, vr, vi,
-                                runner)
-            failed = failed or _run_pass(block, args, _JOIN, _chunks(zr.size), grad_x[r], zr, zi, none, none, _NO,
-                                         runner)
-        else:
-            failed = _four_step(block, args, m1, m2, none, zr, zi, _NO, br, bi, none, none, grad_x[r], _YES, runner)
-        if failed:
+        if _four_step(block, args, m1, m2, none, zr, zi, _NO, br, bi, none, none, grad_x[r], _YES, runner):
             return 1
+    return 0
+
+
+@njit(cache=True)
+def _backward_bluestein_rows(g, grad_x, ints, floats, zr, zi, br, bi, ur, ui, vr, vi, entry, chirp_entry, pairs_entry,
+                             runner):
+    """_backward_rows where m = n / 2 goes through Bluestein."""
+    m1, m2 = ints[1], ints[2]
+    block, args = _block(entry, ints, floats)
+    none = g[0, :0]
+    for r in range(grad_x.shape[0]):
+        failed = _run_pass(block, args, _PACK, _chunks(zr.size), g[r], zr, zi, none, none, _NO, runner)
+        failed = failed or _bluestein(block, args, chirp_entry, m1, m2, zr, zi, _NO, _NO, zr, zi, _NO, _NO, br, bi,
+                                      ur, ui, vr, vi, runner)
+        if failed or _run_pass_of(chirp_entry, block, args, _JOIN, _chunks(zr.size), grad_x[r], zr, zi, none, none,
+                                  _NO, runner):
+            return 1
+    return 0
+
+
+@njit(cache=True)
+def _backward_odd_rows(g, grad_x, ints, floats, zr, zi, br, bi, ur, ui, vr, vi, entry, chirp_entry, pairs_entry,
+                       runner):
+    """_backward_rows for odd n: grad_x_t = Re(sum_k conj(g_k) w^(kt)), the FFT of conj(g) padded to n, two rows at
+    a time."""
+    m1, m2 = ints[1], ints[2]
+    block, args = _block(entry, ints, floats)
+    rows, n = grad_x.shape
+    r = np.int64(0)  # not a literal 0 (as in _forward_odd_rows)
+    while r < rows:
+        one, shift = _pairing(block, args, pairs_entry, g, r, vr, vi, runner)
+        second = r + 1 - one  # not read or written (one)
+        args[_SHIFT] = shift
+        if _run_pass_of(pairs_entry, block, args, _PAIR_PACK, _chunks(n), g[r], zr, zi, g[second], g[second], one,
+                        runner):
+            return 1
+        if _bluestein(block, args, chirp_entry, m1, m2, zr, zi, _NO, _NO, grad_x[r], grad_x[second], one, -shift, br,
+                      bi, ur, ui, vr, vi, runner):
+            return 1
+        r += 2 - one
     return 0
 
 
@@ -663,9 +743,18 @@ def _layout(n, dtype):
     return int(offsets[-1]), offsets, sizes
 
 
-def _entries(n, dtype):
-    """(_pass_task's address, _pairs_task's for odd n, else 0: no driver runs it) for rows of n of dtype."""
-    return task_entry(_pass_task, dtype), task_entry(_pairs_task, dtype) if n % 2 else 0
+def _driven(n, dtype, forward):
+    """(the driver for rows of n of dtype, its three entries: _pass_task's address, _chirp_task's where Bluestein
+    runs, _pairs_task's for odd n, else 0: no pass of theirs runs), compiling each on first use."""
+    bluestein = long_plan(n, dtype)[0][0] != 0
+    if n % 2:
+        driver = _forward_odd_rows if forward else _backward_odd_rows
+    elif bluestein:
+        driver = _forward_bluestein_rows if forward else _backward_bluestein_rows
+    else:
+        driver = _forward_rows if forward else _backward_rows
+    return driver, (task_entry(_pass_task, dtype), task_entry(_chirp_task, dtype) if bluestein else 0,
+                    task_entry(_pairs_task, dtype) if n % 2 else 0)
 
 
 @contextmanager
@@ -683,9 +772,9 @@ def _scratch(n, dtype):
 def fft_half(x, y):
     """y (B, n // 2) complex = fft_half of x (B, n) float, for long rows."""
     n = x.shape[1]
+    driver, entries = _driven(n, x.dtype, True)
     with _scratch(n, x.dtype) as scratch:
-        failed = _forward_rows(np.ascontiguousarray(x), y.view(x.dtype), *long_plan(n, x.dtype), *scratch,
-                               *_entries(n, x.dtype), runner())
+        failed = driver(np.ascontiguousarray(x), y.view(x.dtype), *long_plan(n, x.dtype), *scratch, *entries, runner())
     if failed:
         raise MemoryError("fft_half: a task of a long row's pass failed (out of memory for its scratch)")
 
@@ -693,8 +782,9 @@ def fft_half(x, y):
 def fft_half_backward(grad_y, grad_x):
     """grad_x (B, n) from grad_y (B, n // 2) complex, for long rows."""
     n = grad_x.shape[1]
+    driver, entries = _driven(n, grad_x.dtype, False)
     with _scratch(n, grad_x.dtype) as scratch:
-        failed = _backward_rows(np.ascontiguousarray(grad_y).view(grad_x.dtype), grad_x, *long_plan(n, grad_x.dtype),
-                                *scratch, *_entries(n, grad_x.dtype), runner())
+        failed = driver(np.ascontiguousarray(grad_y).view(grad_x.dtype), grad_x, *long_plan(n, grad_x.dtype), *scratch,
+                        *entries, runner())
     if failed:
         raise MemoryError("fft_half_backward: a task of a long row's pass failed (out of memory for its scratch)")
