@@ -73,7 +73,7 @@ def _four_step_plan(m1: int, m2: int, dtype):
 @lru_cache(maxsize=16)
 def long_plan(n: int, dtype):
     """(ints, floats): the four-step plan of m, or of M for Bluestein, with Bluestein's tables and the half
-    twiddles, as two arrays that the tasks read by address (long_views unpacks them).
+    twiddles, as two arrays that the tasks read by address (_four_step_views and _bluestein_views unpack them).
 
     Bluestein's tables as in _plan: the chirp b_t = exp(i pi t^2 / m) (length m) and the FFT of
     the convolution kernel (length M, the power of two >= 2m - 1), here in float64 by NumPy
@@ -118,9 +118,9 @@ def _bounds(ints):
 
 
 @inner
-def long_views(ints, floats):
-    """long_plan's arrays as (bluestein?, (m1, m2, Stockham plan of m1, of m2, group twiddles re, im, lane
-    twiddles re, im), chirp re, im, kernel FFT re, im, half twiddles re, im)."""
+def _four_step_views(ints, floats):
+    """long_plan's arrays as _pass_task reads them: ((m1, m2, Stockham plan of m1, of m2, group twiddles re, im,
+    lane twiddles re, im), half twiddles re, im)."""
     k1, k2 = ints[3], ints[4]
     i2 = 5 + 4 * k1  # m2's stages
     b = _bounds(ints)
@@ -130,12 +130,13 @@ def long_views(ints, floats):
              ints[i2 + 2 * k2 : i2 + 3 * k2], floats[b[6] : b[7]], floats[b[7] : b[8]], ints[i2 + 3 * k2 : i2 + 4 * k2])
     fs = (ints[1], ints[2], plan1, plan2, floats[b[8] : b[9]], floats[b[9] : b[10]], floats[b[10] : b[11]],
           floats[b[11] : b[12]])
-    return (ints[0] != 0, fs, *_bluestein_views(ints, floats), floats[b[16] : b[17]], floats[b[17] : b[18]])
+    return fs, floats[b[16] : b[17]], floats[b[17] : b[18]]
 
 
 @inner
 def _bluestein_views(ints, floats):
-    """long_plan's Bluestein tables: (chirp re, im, kernel FFT re, im); empty for a four-step length."""
+    """long_plan's Bluestein tables as _chirp_task reads them: (chirp re, im, kernel FFT re, im); empty for a
+    four-step length."""
     b = _bounds(ints)
     return floats[b[12] : b[13]], floats[b[13] : b[14]], floats[b[14] : b[15]], floats[b[15] : b[16]]
 
@@ -465,7 +466,7 @@ def _pass_task(floats, args, task):
     ints, floats_ = carray(pointer(args[0], np.int64), args[1]), carray(floats, args[3])
     kind, tasks = args[4], args[5]
     p, ar, ai, br, bi, flag, scale = _operands(floats, args)
-    _, fs, _, _, _, _, hr, hi = long_views(ints, floats_)
+    fs, hr, hi = _four_step_views(ints, floats_)
     try:  # only the work (kernels/cpu/_native)
         if kind == _COLUMNS:
             _columns(p, ar, ai, flag, br, bi, fs, task, tasks)
@@ -623,7 +624,7 @@ def _block(entry, ints, floats):
 def _forward_rows(x, y, ints, floats, zr, zi, br, bi, ur, ui, vr, vi, entry, chirp_entry, pairs_entry, runner):
     """y (B, 2 (n // 2)) floats = fft_half of x (B, n), n even and m = n / 2 four-step, one row at a time, each
     pass on the threads. Returns nonzero where a task failed."""
-    m1, m2 = ints[1], ints[2]  # long_plan's; not long_views: that compiles in the task only
+    m1, m2 = ints[1], ints[2]  # long_plan's; not _four_step_views: that compiles in the task only
     block, args = _block(entry, ints, floats)
     none = x[0, :0]
     for r in range(x.shape[0]):
