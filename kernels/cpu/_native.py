@@ -186,9 +186,10 @@ def take_tasks(block):
     """What each thread runs: entry(out, args, task) for runs of the tasks not yet taken until none is left, each
     run a share of what is left (guided self-scheduling: long runs first, for locality, single tasks at the end,
     so that no thread is left with a long run while the others wait); block: a task block. Sets its failed flag
-    where a task failed."""
+    where a task failed. Returns how many tasks this thread ran."""
     tasks, calls = block[_TASKS], block[_CALLS]
     failed = 0
+    ran = 0
     while True:
         run = max(1, (tasks - block[_NEXT]) // (2 * calls))  # a plain read: only the run's length depends on it
         first = _take(block, run)
@@ -196,8 +197,10 @@ def take_tasks(block):
             break
         for task in range(first, min(tasks, first + run)):
             failed |= call(block[0], (block[2], block[3], task))
+        ran += min(tasks, first + run) - first
     if failed:
         block[1] = 1
+    return ran
 
 
 def _take_tasks(arrays, dims, steps, block):
@@ -222,13 +225,14 @@ def _start_threads():
 _numba_runner = None
 
 
-def runner() -> int:
+def runner(quick: bool = False) -> int:
     """What run_tasks runs tasks on threads with: the address of an int64 array whose first element is the
     address of run(runner, block, calls). Our pool (kernels.cpu._pool), started on first use; where it cannot
-    start, Numba's threading layer."""
+    start, Numba's threading layer, or 0 (this thread) for quick calls. quick: for work that takes less than
+    waking a sleeping thread (tens of microseconds): it runs on the threads already awake (_pool.start)."""
     global _numba_runner
-    address = _pool.start(numba.config.NUMBA_NUM_THREADS)
-    if address:
+    address = _pool.start(numba.config.NUMBA_NUM_THREADS, quick)
+    if address or quick:
         return address
     if _numba_runner is None:
         _start_threads()

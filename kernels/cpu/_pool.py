@@ -61,13 +61,14 @@ from ._inner import inner
 from ._native import call, pointer, take_tasks
 
 # The state's slots. _GEN and _DONE are futex words: their low 32 bits (little-endian), which the system call reads.
-(_RUN, _GEN, _BLOCK, _SLOTS, _DONE, _CALLER_SLEEPS, _SLEEPERS, _BUSY, _STOP, _ALIVE, _CALLER_CPU, _SYSCALL,
+(_GEN, _BLOCK, _SLOTS, _DONE, _CALLER_SLEEPS, _SLEEPERS, _BUSY, _STOP, _ALIVE, _CALLER_CPU, _SYSCALL,
  _SYS_FUTEX, _GETCPU, _SETAFFINITY, _MASKS, _MASK_WORDS, _CLOCK, _NOW, _NOW_NS, _WORKER_SPINS, _SHARED_UNTIL,
- _SIZE) = range(23)
+ _QUICK_END, _SETTLING, _SIZE) = range(24)
 _CLOSED = -(1 << 40)  # _SLOTS once the caller has closed its call
 _SPINS = 2000  # pause instructions before a worker, or a waiting caller, sleeps: about 45 us (measured)
 _SHARED_SPINS = 200  # a worker's, while its core is shared (below): about 4.5 us
 _SHARED_NS = 100_000_000  # how long a worker spins _SHARED_SPINS after its caller last waited on it: 0.1 s
+_BACK_TO_BACK_NS = 30_000  # a quick call this soon after the last one ended wakes sleeping workers (below)
 _CLOCK_MONOTONIC = 1
 _FUTEX_WAIT, _FUTEX_WAKE = 128, 129  # FUTEX_WAIT_PRIVATE, FUTEX_WAKE_PRIVATE
 # the futex system call's number where the pool runs (Linux on x86-64 or AArch64), else None
@@ -206,6 +207,7 @@ def _worker(address):
     state = pointer(address, np.int64)
     seen = _load(state, _GEN)
     left = -1  # the core this worker's affinity leaves out
+    settled = False  # whether it has run a task: the first one sets up its allocator (malloc's arena), about 0.1 ms
     while True:
         _wait_while(state, np.int64(_GEN), seen, np.int64(_SLEEPERS), _load(state, _WORKER_SPINS))
         seen = _load(state, _GEN)
@@ -217,7 +219,10 @@ def _worker(address):
                 mask = state[_MASKS] + 8 * state[_MASK_WORDS] * cpu  # the process's cores but cpu
                 call(state[_SETAFFINITY], (0, 8 * state[_MASK_WORDS], mask))  # fails harmlessly where cpu is its last
                 left = cpu
-            take_tasks(pointer(_load(state, _BLOCK), np.int64))
+                settled = False
+            if not settled:  # its caller's wait on this job says nothing of the cores being shared
+                _store(state, _SETTLING, 1)
+            settled = take_tasks(pointer(_load(state, _BLOCK), np.int64)) > 0 or settled
             _fetch_add(state, _DONE, 1)
             if _load(state, _CALLER_SLEEPS):
                 _futex(state, _DONE, _FUTEX_WAKE, 1)
@@ -225,9 +230,12 @@ def _worker(address):
     return 0
 
 
-def _run(address, block_address, calls):
+def _run(runner_address, block_address, calls):
     """The tasks of the task block at block_address on `calls` threads: this one and up to calls - 1 workers;
-    on this thread alone where another call holds the pool. address: the state's. Returns 0."""
+    on this thread alone where another call holds the pool. runner_address: a runner's (runner()), which holds
+    the state's address and whether the call is quick. Returns 0."""
+    runner = pointer(runner_address, np.int64)
+    address = runner[1]
     state = pointer(address, np.int64)
     block = pointer(block_address, np.int64)
     if not _claim(state, _BUSY):
@@ -235,9 +243,21 @@ def _run(address, block_address, calls):
         return 0
     wanted = min(calls - 1, _load(state, _ALIVE))
     start = _now(state, address)
+    if state[_SHARED_UNTIL] and start > state[_SHARED_UNTIL]:
+        state[_SHARED_UNTIL] = 0
+        _store(state, _WORKER_SPINS, _SPINS)
+    quick = runner[2]
+    if quick and not (start - state[_QUICK_END] < _BACK_TO_BACK_NS and _load(state, _WORKER_SPINS) == _SPINS):
+        wanted = min(wanted, _load(state, _ALIVE) - _load(state, _SLEEPERS))  # only workers awake
+        if wanted <= 0:
+            take_tasks(block)
+            state[_QUICK_END] = _now(state, address)
+            _store(state, _BUSY, 0)
+            return 0
     _store(state, _CALLER_CPU, call(state[_GETCPU], ()))
     _store(state, _BLOCK, block_address)
     _store(state, _DONE, 0)
+    _store(state, _SETTLING, 0)
     _store(state, _SLOTS, wanted)
     _fetch_add(state, _GEN, 1)
     if wanted > 0 and _load(state, _SLEEPERS) > 0:
@@ -251,18 +271,20 @@ def _run(address, block_address, calls):
             _wait_while(state, np.int64(_DONE), done, np.int64(_CALLER_SLEEPS), np.int64(_SPINS))
             done = _load(state, _DONE)
         end = _now(state, address)
-        if end - own > max(own - start, 50_000):  # held by a worker that lost its core: it is shared
+        # held by a worker that lost its core (not one settling in: below): the cores are shared
+        if end - own > max(own - start, 50_000) and not _load(state, _SETTLING):
             state[_SHARED_UNTIL] = end + _SHARED_NS
             _store(state, _WORKER_SPINS, _SHARED_SPINS)
-    if state[_SHARED_UNTIL] and start > state[_SHARED_UNTIL]:
-        state[_SHARED_UNTIL] = 0
-        _store(state, _WORKER_SPINS, _SPINS)
+    if quick:
+        state[_QUICK_END] = _now(state, address)
     _store(state, _BUSY, 0)
     return 0
 
 
 _state = None  # the running pool's state (an int64 array, never freed while its workers live)
 _address = 0  # its address
+_runners = None  # (2, 3) int64: the runners (run's address, the state's, quick or not); never freed either
+_runner_addresses = (0, 0)  # their addresses: the plain runner's, the quick one's
 _tables = []  # the arrays the state points into
 _lock = threading.Lock()
 
@@ -280,12 +302,15 @@ def _cpu_masks() -> np.ndarray:
     return masks
 
 
-def start(threads: int) -> int:
-    """The address of the pool's state, with threads - 1 workers, started on first use; 0 where it cannot run
-    (not Linux on x86-64 or AArch64)."""
-    global _state, _address
+def start(threads: int, quick: bool = False) -> int:
+    """A runner of the pool (its address), with threads - 1 workers, started on first use; 0 where it cannot run
+    (not Linux on x86-64 or AArch64). quick: for calls whose work takes less than waking a worker (about 7 us of
+    the waker's time on this project's machine, and 25 us until the worker runs): those take only the workers
+    already awake, unless calls come back to back (the last quick one ended under 30 us before), where a wake
+    keeps the workers spinning for the calls after."""
+    global _state, _address, _runners, _runner_addresses
     if _address:
-        return _address
+        return _runner_addresses[quick]
     if _FUTEX_CALL is None:
         return 0
     with _lock:
@@ -294,7 +319,7 @@ def start(threads: int) -> int:
             word = types.int64
             state = np.zeros(_SIZE, np.int64)
             masks = _cpu_masks()
-            state[_RUN] = cfunc(word(word, word, word), cache=True)(_run).address
+            run = cfunc(word(word, word, word), cache=True)(_run).address
             state[_SYSCALL] = ctypes.cast(libc.syscall, ctypes.c_void_p).value
             state[_SYS_FUTEX] = _FUTEX_CALL
             state[_CLOCK] = ctypes.cast(libc.clock_gettime, ctypes.c_void_p).value
@@ -314,8 +339,10 @@ def start(threads: int) -> int:
                 libc.pthread_setname_np(thread, b"fastlayers")
                 libc.pthread_detach(thread)
             _tables[:] = [masks]
+            _runners = np.array([[run, state.ctypes.data, 0], [run, state.ctypes.data, 1]], np.int64)
+            _runner_addresses = (_runners[0].ctypes.data, _runners[1].ctypes.data)
             _state, _address = state, state.ctypes.data
-    return _address
+    return _runner_addresses[quick]
 
 
 def _stop():
@@ -335,8 +362,8 @@ def _stop():
 
 def _forget():
     """In a forked child: the parent's workers are not here; the child's next call starts its own."""
-    global _state, _address, _lock
-    _state, _address, _lock = None, 0, threading.Lock()
+    global _state, _address, _runners, _runner_addresses, _lock
+    _state, _address, _runners, _runner_addresses, _lock = None, 0, None, (0, 0), threading.Lock()
 
 
 atexit.register(_stop)

@@ -299,15 +299,18 @@ def _run(src, dst, n, tasks, ints, floats, entry, runner):
 
 
 def _in_tasks(task_function, src, dst, n, tasks, ints, floats):
-    """task_function's tasks, on the threads where tasks > 1."""
-    if _run(src, dst, n, tasks, ints, floats, task_entry(task_function, src.dtype), runner() if tasks > 1 else 0):
+    """task_function's tasks: on the threads where tasks > 1; on those awake only (a quick runner) for small
+    inputs."""
+    threads = 0 if tasks == 1 else runner(quick=src.shape[0] * complex_length(n) < _PARALLEL_MIN_POINTS)
+    if _run(src, dst, n, tasks, ints, floats, task_entry(task_function, src.dtype), threads):
         raise MemoryError(f"fft_half: a task of {task_function.__name__} failed (out of memory for its scratch)")
 
 
-# rows * m from which the threads take part. Below it a transform takes under ~20 us on one thread, and waking a
-# thread that has gone to sleep costs about that: (16, 1000) took 9.3 us on two threads called back to back,
-# 19-20 us with 0.3-2 ms of other work between calls (the threads asleep), 10.2 us on one thread either way;
-# (32, 1000) 13.6 / 29.4 / 18.5 us; (16, 4096) 23.7 / 50.2 / 40.5 us (/tmp/gap.py, 2026-11-24).
+# rows * m below which a transform takes under ~20 us on one thread, less than waking a sleeping worker costs:
+# there the blocks go to the workers only if they are awake, or the calls come back to back (_pool.start's
+# quick calls). Measured with /tmp/r/gap.py (a call's _run, medians, 2026-11-25): (16, 1000) one thread
+# 8.5-8.6 us whatever the gap between calls; two threads 5.4 us back to back, 17-18 us with 0.1-1 ms of other
+# work between calls (the futex wake alone costs the waker about 7 us on this VM, /tmp/r/c/fw.c).
 _PARALLEL_MIN_POINTS = 1 << 14
 _COMPLEX = {np.dtype(np.float32): np.dtype(np.complex64), np.dtype(np.float64): np.dtype(np.complex128)}
 
@@ -317,13 +320,13 @@ _TASKS_PER_THREAD = 8
 
 def _tasks(rows: int, n: int) -> int:
     """Runs of LANES-row blocks: up to _TASKS_PER_THREAD per thread, which the threads take as they get to them
-    (_native.run_tasks: a thread on a busy core takes fewer); one run on this thread for small inputs.
+    (_native.run_tasks: a thread on a busy core takes fewer); one run on this thread for one block.
 
     Counted against Numba's thread pool (config.NUMBA_NUM_THREADS), not get_num_threads(),
     which costs 1 us a call here (measured; a fifth of a small transform's overhead).
     """
     blocks = -(-rows // LANES)
-    if blocks < 2 or rows * complex_length(n) < _PARALLEL_MIN_POINTS:
+    if blocks < 2:
         return 1
     return min(blocks, _TASKS_PER_THREAD * config.NUMBA_NUM_THREADS)
 

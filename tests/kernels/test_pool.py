@@ -1,12 +1,14 @@
 """kernels.cpu._pool: our own workers run every task once, call after call, beside a second calling thread, in a
-forked child, after leaving their caller's core, and while they spin briefly (a caller left waiting on one); they
-leave at exit; where the pool cannot start, Numba's threads run the tasks."""
+forked child, after leaving their caller's core, and while they spin briefly (a caller left waiting on one); quick
+calls wake a sleeping worker only back to back; they leave at exit; where the pool cannot start, Numba's threads
+run the tasks."""
 
 import math
 import os
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -97,6 +99,34 @@ def test_a_caller_left_waiting_on_a_worker_shortens_the_workers_spins():
     state[_pool._SHARED_UNTIL] = 1  # long past: the next call ends the while
     assert _tally_calls(runner, _native.task_entry(_tally, np.float64), counts, np.int64(1)) == 0
     assert state[_pool._WORKER_SPINS] == _pool._SPINS and state[_pool._SHARED_UNTIL] == 0
+
+
+def test_quick_calls_take_a_sleeping_worker_only_back_to_back():
+    """A quick call (work shorter than a wake) runs alone while the workers sleep, without waking them (the job
+    counter stays); one that comes right after another quick call wakes them; every task runs once either way."""
+    runner, state = _native.runner(quick=True), _pool._state
+    if state[_pool._ALIVE] < 1:
+        pytest.skip("no worker: one core")
+    entry, counts = _native.task_entry(_tally, np.float64), np.zeros(64)
+    state[_pool._SHARED_UNTIL], state[_pool._WORKER_SPINS] = 0, _pool._SPINS
+    for _ in range(200):  # until the worker has gone to sleep (it spins about 50 us after its last job)
+        if state[_pool._SLEEPERS] == state[_pool._ALIVE]:
+            break
+        time.sleep(0.001)
+    assert state[_pool._SLEEPERS] == state[_pool._ALIVE]
+    state[_pool._QUICK_END] = 0  # the last quick call long ago
+    jobs = state[_pool._GEN]
+    assert _tally_calls(runner, entry, counts, np.int64(1)) == 0
+    assert state[_pool._GEN] == jobs and state[_pool._QUICK_END] > 0  # alone: no job published, no wake
+    state[_pool._QUICK_END] = 1 << 62  # the last quick call just now (a time ahead reads as back to back)
+    assert _tally_calls(runner, entry, counts, np.int64(1)) == 0
+    assert state[_pool._GEN] == jobs + 1  # published, the worker woken
+    assert _tally_calls(runner, entry, counts, np.int64(300)) == 0  # back to back: the worker awake
+    np.testing.assert_array_equal(counts, 302)
+    for _ in range(20):  # spaced calls: alone, or with the worker where it is still awake
+        time.sleep(0.0005)
+        assert _tally_calls(runner, entry, counts, np.int64(1)) == 0
+    np.testing.assert_array_equal(counts, 322)
 
 
 _TRACED = """
@@ -203,10 +233,11 @@ def test_the_workers_leave_at_exit():
 
 
 def test_without_the_pool_numbas_threads_run_every_task_once(monkeypatch):
-    monkeypatch.setattr(_pool, "start", lambda threads: 0)
+    monkeypatch.setattr(_pool, "start", lambda threads, quick=False: 0)
     monkeypatch.setattr(_native, "_numba_runner", None)
     runner = _native.runner()
     assert runner == _native._numba_runner.ctypes.data
+    assert _native.runner(quick=True) == 0  # quick calls run on this thread there
     counts = np.zeros(3001)
     assert _tally_calls(runner, _native.task_entry(_tally, np.float64), counts, np.int64(50)) == 0
     np.testing.assert_array_equal(counts, 50)
