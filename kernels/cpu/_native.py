@@ -182,6 +182,22 @@ def _take(typingctx, block, count):
 
 
 @inner
+def run_alone(block):
+    """All of block's tasks on this thread: its solo block's one task where it has one (the block's failed flag
+    set where it failed), else its own. Returns how many tasks ran."""
+    solo = block[_SOLO]
+    if solo == 0:
+        failed = 0
+        for task in range(block[_TASKS]):
+            failed |= call(block[0], (block[2], block[3], task))
+        block[1] = failed
+        return block[_TASKS]
+    one = pointer(solo, np.int64)
+    block[1] = call(one[0], (one[2], one[3], 0))
+    return 1
+
+
+@inner
 def take_tasks(block):
     """What each thread runs: entry(out, args, task) for runs of the tasks not yet taken until none is left, each
     run a share of what is left (guided self-scheduling: long runs first, for locality, single tasks at the end,
@@ -255,8 +271,9 @@ def task_entry(task_function, dtype) -> int:
 
 
 # A task block, int64: the entry's address, a failed flag, out's address, the arguments' address (they follow the
-# header), the next task to take, the number of tasks, the number of threads taking them.
-_NEXT, _TASKS, _CALLS, _HEADER = 4, 5, 6, 7
+# header), the next task to take, the number of tasks, the number of threads taking them, and the address of its
+# solo block (0: none): the same work as one task, cheaper where one thread does it all (run_tasks).
+_NEXT, _TASKS, _CALLS, _SOLO, _HEADER = 4, 5, 6, 7, 8
 
 
 @njit(cache=True, inline="always")
@@ -265,6 +282,7 @@ def task_block(entry, out, count):
     of the block to fill before run_tasks. out: an address."""
     block = np.empty(_HEADER + count, np.int64)
     block[0], block[1], block[2], block[3] = entry, 0, out, block.ctypes.data + _HEADER * 8
+    block[_SOLO] = 0
     return block, block[_HEADER:]
 
 
@@ -273,7 +291,8 @@ def run_tasks(runner, block, tasks):
     """block's entry(out, args, task) for every task < tasks: on this thread and the workers where runner is
     runner() (as many threads in all as numba.get_num_threads() allows this one), else one after another on
     this thread. On the threads each takes the next task not yet taken until none is left, so a
-    thread on a core shared with another process does only the tasks it gets to. block: task_block's, filled.
+    thread on a core shared with another process does only the tasks it gets to; on this thread alone, a block
+    with a solo block (block[_SOLO]) runs that instead. block: task_block's, filled.
     Returns nonzero where a task failed.
 
     The caller lets go of the GIL while the threads run, where it holds it: Numba allocates through Python's
@@ -283,16 +302,13 @@ def run_tasks(runner, block, tasks):
     block[1] = 0  # a block may be run again, for a second pass over the same tasks
     threads = _threads() if runner != 0 else 1
     calls = min(tasks, threads)
+    block[_NEXT], block[_TASKS], block[_CALLS] = 0, tasks, calls
     if calls > 1:
-        block[_NEXT], block[_TASKS], block[_CALLS] = 0, tasks, calls
         saved = _release_gil()
         call(pointer(runner, np.int64)[0], (runner, block.ctypes.data, calls))
         _restore_gil(saved)
     else:
-        failed = 0
-        for task in range(tasks):
-            failed |= call(block[0], (block[2], block[3], task))
-        block[1] = failed
+        run_alone(block)
     return block[1]  # read after the calls: the block stays alive through them
 
 

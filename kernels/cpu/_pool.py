@@ -30,10 +30,12 @@ share, so the worker is then preempted at any point of its work, and its caller 
 slice for the task the worker holds (the caller sat idle 0.24-0.54 of the time, per-thread CPU clocks, and
 center of 10^6 took 112-173 us back to back, against 116 us on one thread). A worker that sleeps soon after its
 work keeps its claim and preempts the other process when woken. So a call whose caller had to wait on a worker
-longer than it had worked itself (and over 50 us) counts the core as shared: for the next 0.1 s the workers
-spin only about 4.5 us (which still covers the gap between a kernel's passes), and any such wait in that time
-extends it. In the report's timing with a busy loop beside (python /tmp/r/cases.py, alternating with the
-workers spinning always, twice each): center of 10^6 94-99 against 128 us, fft_half (4096, 256) 425-453
+longer than it had worked itself (and over 50 us), a second time within 0.1 s, counts the core as shared: for
+the next 0.1 s the workers spin only about 4.5 us (which still covers the gap between a kernel's passes), and
+any such wait in that time extends it. (One such wait alone can be a page fault or an interrupt: counted from
+the first, a process that met one at the start of a kernel's timing ran its quick calls alone for 0.1 s.) In
+the report's timing with a busy loop beside (python /tmp/r/cases.py, alternating with the workers spinning
+always, twice each): center of 10^6 94-99 against 128 us, fft_half (4096, 256) 425-453
 against 569-612 us, linear_relu (65536, 64) 1.94-2.05 against 2.53-2.64 ms. Quiet, that wait is rare (one
 call each in 8 of the report's 49 cases, none in the rest), as a worker's last task ends within about a task of
 the caller's.
@@ -58,12 +60,12 @@ from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
 from ._inner import inner
-from ._native import call, pointer, take_tasks
+from ._native import call, pointer, run_alone, take_tasks
 
 # The state's slots. _GEN and _DONE are futex words: their low 32 bits (little-endian), which the system call reads.
 (_GEN, _BLOCK, _SLOTS, _DONE, _CALLER_SLEEPS, _SLEEPERS, _BUSY, _STOP, _ALIVE, _CALLER_CPU, _SYSCALL,
  _SYS_FUTEX, _GETCPU, _SETAFFINITY, _MASKS, _MASK_WORDS, _CLOCK, _NOW, _NOW_NS, _WORKER_SPINS, _SHARED_UNTIL,
- _QUICK_END, _SETTLING, _SIZE) = range(24)
+ _QUICK_END, _SETTLING, _SUSPECT_UNTIL, _SIZE) = range(25)
 _CLOSED = -(1 << 40)  # _SLOTS once the caller has closed its call
 _SPINS = 2000  # pause instructions before a worker, or a waiting caller, sleeps: about 45 us (measured)
 _SHARED_SPINS = 200  # a worker's, while its core is shared (below): about 4.5 us
@@ -239,7 +241,7 @@ def _run(runner_address, block_address, calls):
     state = pointer(address, np.int64)
     block = pointer(block_address, np.int64)
     if not _claim(state, _BUSY):
-        take_tasks(block)
+        run_alone(block)
         return 0
     wanted = min(calls - 1, _load(state, _ALIVE))
     start = _now(state, address)
@@ -250,7 +252,7 @@ def _run(runner_address, block_address, calls):
     if quick and not (start - state[_QUICK_END] < _BACK_TO_BACK_NS and _load(state, _WORKER_SPINS) == _SPINS):
         wanted = min(wanted, _load(state, _ALIVE) - _load(state, _SLEEPERS))  # only workers awake
         if wanted <= 0:
-            take_tasks(block)
+            run_alone(block)
             state[_QUICK_END] = _now(state, address)
             _store(state, _BUSY, 0)
             return 0
@@ -271,10 +273,13 @@ def _run(runner_address, block_address, calls):
             _wait_while(state, np.int64(_DONE), done, np.int64(_CALLER_SLEEPS), np.int64(_SPINS))
             done = _load(state, _DONE)
         end = _now(state, address)
-        # held by a worker that lost its core (not one settling in: below): the cores are shared
+        # held by a worker that lost its core (not one settling in: below), a second time within 0.1 s: the cores
+        # are shared
         if end - own > max(own - start, 50_000) and not _load(state, _SETTLING):
-            state[_SHARED_UNTIL] = end + _SHARED_NS
-            _store(state, _WORKER_SPINS, _SHARED_SPINS)
+            if end < state[_SUSPECT_UNTIL]:
+                state[_SHARED_UNTIL] = end + _SHARED_NS
+                _store(state, _WORKER_SPINS, _SHARED_SPINS)
+            state[_SUSPECT_UNTIL] = end + _SHARED_NS
     if quick:
         state[_QUICK_END] = _now(state, address)
     _store(state, _BUSY, 0)

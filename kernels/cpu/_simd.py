@@ -199,6 +199,43 @@ def reverse(typingctx, a):
     return a(a), codegen
 
 
+def _two_vector_shuffle(name, mask, doc):
+    """An intrinsic name(a, b): the lanes of a (0 .. LANES - 1) and b (LANES ..) that mask picks."""
+
+    def typer(typingctx, a, b):
+        if not isinstance(a, Vector) or a != b:
+            raise TypingError(f"{name}: expected two Vectors of one dtype, got {a} and {b}")
+
+        def codegen(context, builder, sig, args):
+            return _shuffle(builder, args[0], args[1], mask)
+
+        return a(a, b), codegen
+
+    typer.__name__, typer.__doc__ = name, doc
+    return intrinsic(typer)
+
+
+# Lane pairs (2u, 2u + 1), for a block whose lanes hold two halves of LANES / 2 rows (fft_half's split blocks).
+blend = _two_vector_shuffle("blend", [t + LANES * (t % 2) for t in range(LANES)],
+                            "The even lanes of a and the odd lanes of b: (a0, b1, a2, b3, ...).")
+evens = _two_vector_shuffle("evens", [t // 2 * 2 + LANES * (t % 2) for t in range(LANES)],
+                            "Each pair's even lane of a, then of b: (a0, b0, a2, b2, ...).")
+odds = _two_vector_shuffle("odds", [t // 2 * 2 + 1 + LANES * (t % 2) for t in range(LANES)],
+                           "Each pair's odd lane of a, then of b: (a1, b1, a3, b3, ...).")
+
+
+@intrinsic
+def swap_pairs(typingctx, a):
+    """The lanes of a with each pair swapped: (a1, a0, a3, a2, ...)."""
+    if not isinstance(a, Vector):
+        raise TypingError(f"swap_pairs: expected a Vector, got {a}")
+
+    def codegen(context, builder, sig, args):
+        return _shuffle(builder, args[0], args[0], [t ^ 1 for t in range(LANES)])
+
+    return a(a), codegen
+
+
 # --- arithmetic ---
 
 

@@ -21,11 +21,12 @@ from numba import carray, config, njit
 
 from ..cpu import _alloc
 from ..cpu._inner import inner
-from ..cpu._native import pointer, run_tasks, runner, task_block, task_entry
+from ..cpu._native import _SOLO, pointer, run_tasks, runner, task_block, task_entry
 from . import _long
 from ._plan import bluestein_tables, complex_length, plan, views
 from ._stages import transform
-from ..cpu._simd import LANES, load, load_tile, load_tile_pairs, splat, store, store_tile, store_tile_pairs
+from ..cpu._simd import (LANES, blend, evens, load, load_tile, load_tile_pairs, odds, splat, store, store_tile,
+                         store_tile_pairs, swap_pairs)
 
 # --- between LANES rows (LANES, ...) and a block: element (k, t) at LANES * k + t ---
 
@@ -140,6 +141,81 @@ def _backward_block(gs, outs, zr, zi, work, stages, tables, hr, hi):
         _unpack_reals(ar, n, outs)
 
 
+# --- a split block: LANES // 2 rows, each row's halves in a lane pair, so that two threads share a block ---
+
+HALF = LANES // 2
+
+
+@njit(cache=True, inline="always")
+def _real_unpack(zkr, zki, zmr, zmi, wr, wi, h):
+    """X_k = E_k + w^k O_k lane by lane, from Z_k (zk), Z_(m-k) (zm) and w^k: the real-input trick's unpacking
+    (E = (Z_k + conj Z_(m-k)) / 2, O = (Z_k - conj Z_(m-k)) / 2i)."""
+    ckr, cki = zmr, -zmi
+    er, ei = h * (zkr + ckr), h * (zki + cki)
+    orr, oi = h * (zki - cki), h * (ckr - zkr)
+    return er + wr * orr - wi * oi, ei + wr * oi + wi * orr
+
+
+@njit(cache=True, inline="always")
+def _forward_split(xv, yv, zr, zi, work, stages, hr, hi):
+    """fft_half of HALF rows of n % 8 == 0 samples in one block: xv (LANES, n // 2) and yv (LANES, n // 2) are
+    the rows' and the outputs' halves (row u's first half is row 2u, its second half row 2u + 1: each lane pair
+    holds one row). With m = n / 2 complex samples z_j = x_2j + i x_(2j+1) and q = m / 2: a radix-2 stage in
+    frequency on each lane pair (even lane z_l + z_(l+q), odd lane (z_l - z_(l+q)) w_m^l), a transform of length
+    q (stages: plan(n // 2)'s), giving Z_2k in the even lanes and Z_(2k+1) in the odd; then X_k and X_(k+q) of the
+    real-input trick in each lane pair, which store back as the halves of the output rows. hr, hi: plan(n)'s
+    half twiddles, exp(-2 pi i k / n), k < m."""
+    q = xv.shape[1] // 2
+    _pack_pairs(xv, q, zr, zi)
+    for l in range(q):
+        i = LANES * l
+        vr, vi = load(zr, i), load(zi, i)
+        sr, si = swap_pairs(vr), swap_pairs(vi)  # each lane with its pair's
+        dr, di = sr - vr, si - vi  # z_l - z_(l+q) in the odd lanes
+        wr, wi = splat(hr[2 * l]), splat(hi[2 * l])  # w_m^l = w_n^(2l)
+        store(zr, i, blend(vr + sr, dr * wr - di * wi))
+        store(zi, i, blend(vi + si, dr * wi + di * wr))
+    ar, ai, br, bi = transform(zr, zi, work, stages, None)
+    h = zr.dtype.type(0.5)
+    mid = q // 2
+    for kk in range(mid):
+        # k = 2 kk: Z_k, Z_(k+q), Z_(m-k), Z_(q-k) are even, in the even lanes at kk, kk + q/2, q - kk, q/2 - kk
+        k, i, j = 2 * kk, LANES * kk, LANES * (kk + mid)
+        c, d = LANES * ((q - kk) % q), LANES * (mid - kk)
+        wr, wi = blend(splat(hr[k]), splat(hr[k + q])), blend(splat(hi[k]), splat(hi[k + q]))
+        outr, outi = _real_unpack(evens(load(ar, i), load(ar, j)), evens(load(ai, i), load(ai, j)),
+                                  evens(load(ar, c), load(ar, d)), evens(load(ai, c), load(ai, d)), wr, wi, h)
+        store(br, LANES * k, outr)
+        store(bi, LANES * k, outi)
+        # k = 2 kk + 1: all odd, in the odd lanes at kk, kk + q/2, q - 1 - kk, q/2 - 1 - kk
+        k, c, d = k + 1, LANES * (q - 1 - kk), LANES * (mid - 1 - kk)
+        wr, wi = blend(splat(hr[k]), splat(hr[k + q])), blend(splat(hi[k]), splat(hi[k + q]))
+        outr, outi = _real_unpack(odds(load(ar, i), load(ar, j)), odds(load(ai, i), load(ai, j)),
+                                  odds(load(ar, c), load(ar, d)), odds(load(ai, c), load(ai, d)), wr, wi, h)
+        store(br, LANES * k, outr)
+        store(bi, LANES * k, outi)
+    _unpack_pairs(br, bi, q, yv)
+
+
+@njit(cache=True, inline="always")
+def _forward_split_rows(x, y, r0, ints, floats, quarter_ints, quarter_floats):
+    """Rows r0 .. r0 + HALF - 1 of x (rows, n) into y (rows, n) as pairs, one split block (_forward_split); a
+    short last run through padded copies. ints, floats: plan(n)'s; quarter_*: plan(n // 2)'s."""
+    _, _, _, hr, hi = views(ints, floats)
+    q, _, stages, _, _ = views(quarter_ints, quarter_floats)
+    zr, zi, work = _scratch(q, 0, None, y)
+    n = x.shape[1]
+    count = min(HALF, x.shape[0] - r0)
+    if count == HALF:
+        _forward_split(x[r0 : r0 + HALF].reshape(LANES, n // 2), y[r0 : r0 + HALF].reshape(LANES, n // 2), zr, zi,
+                       work, stages, hr, hi)
+    else:
+        xs, ys = np.empty((HALF, n), x.dtype), np.empty((HALF, n), y.dtype)
+        _copy_rows(x, r0, count, xs)
+        _forward_split(xs.reshape(LANES, n // 2), ys.reshape(LANES, n // 2), zr, zi, work, stages, hr, hi)
+        _copy_back(ys, count, y, r0)
+
+
 # --- runs of blocks, with scratch allocated once ---
 
 
@@ -164,8 +240,8 @@ def _scratch(m, big, tables, dtype_of):
 
 @inner
 def _copy_rows(src, r0, count, dst):
-    """dst (LANES, n) = rows r0 .. r0 + count of src, then row r0 again in the spare lanes."""
-    for t in range(LANES):
+    """dst (rows, n) = rows r0 .. r0 + count of src, then row r0 again in the spare rows."""
+    for t in range(dst.shape[0]):
         row = src[r0 + t if t < count else r0]
         out = dst[t]
         for i in range(row.size):
@@ -266,6 +342,19 @@ def _forward_task_bluestein(y, args, task):
     return 0
 
 
+def _forward_split_task(y, args, task):
+    """Task `task` of the forward in split blocks: rows HALF task .. HALF task + HALF - 1. args: _forward_task's,
+    then plan(n // 2)'s ints and floats (addresses, sizes: args[8] .. args[11])."""
+    n = args[4]
+    x_, y_, ints, floats, _, _ = _task_arrays(y, args, 0, n, 2 * (n // 2))
+    quarter_ints, quarter_floats = carray(pointer(args[8], np.int64), args[10]), carray(pointer(args[9], y), args[11])
+    try:
+        _forward_split_rows(x_, y_, HALF * task, ints, floats, quarter_ints, quarter_floats)
+    except Exception:  # noqa: BLE001
+        return 1
+    return 0
+
+
 def _backward_task(grad_x, args, task):
     """Task `task` of the backward: g (rows, 2 (n // 2)) as pairs, grad_x (rows, n)."""
     n = args[4]
@@ -298,6 +387,24 @@ def _run(src, dst, n, tasks, ints, floats, entry, runner):
     return run_tasks(runner, block, tasks)
 
 
+@njit(cache=True)
+def _run_split(x, y, n, ints, floats, quarter_ints, quarter_floats, entry, solo_entry, runner):
+    """x (rows, n), HALF < rows <= LANES, into y: _forward_split_task's two tasks (entry) on two threads where
+    runner finds a second (a quick runner), else the whole block as one _forward_task (solo_entry), cheaper on
+    one thread (run_tasks' solo block). Returns nonzero where a task failed."""
+    block, args = task_block(entry, y.ctypes.data, np.int64(12))
+    solo, solo_args = task_block(solo_entry, y.ctypes.data, np.int64(8))
+    for a in (args, solo_args):
+        a[0], a[1], a[2], a[3] = x.ctypes.data, ints.ctypes.data, floats.ctypes.data, x.shape[0]
+        a[4], a[5], a[6], a[7] = n, ints.size, floats.size, 1
+    args[7] = 2
+    args[8], args[9] = quarter_ints.ctypes.data, quarter_floats.ctypes.data
+    args[10], args[11] = quarter_ints.size, quarter_floats.size
+    block[_SOLO] = solo.ctypes.data
+    failed = run_tasks(runner, block, 2)
+    return max(failed, solo[1])  # solo read after the call: alive through it
+
+
 def _in_tasks(task_function, src, dst, n, tasks, ints, floats):
     """task_function's tasks: on the threads where tasks > 1; on those awake only (a quick runner) for small
     inputs."""
@@ -312,6 +419,8 @@ def _in_tasks(task_function, src, dst, n, tasks, ints, floats):
 # 8.5-8.6 us whatever the gap between calls; two threads 5.4 us back to back, 17-18 us with 0.1-1 ms of other
 # work between calls (the futex wake alone costs the waker about 7 us on this VM, /tmp/r/c/fw.c).
 _PARALLEL_MIN_POINTS = 1 << 14
+# From this length a block of HALF < rows <= LANES rows is split between two threads (_forward_split).
+_SPLIT_MIN_LENGTH = 1024
 _COMPLEX = {np.dtype(np.float32): np.dtype(np.complex64), np.dtype(np.float64): np.dtype(np.complex128)}
 
 
@@ -341,6 +450,11 @@ def fft_half(x):
         _long.fft_half(x, y)
         return y
     ints, floats, tables = plan(n, x.dtype)
+    if tables is None and HALF < rows <= LANES and n % 8 == 0 and n >= _SPLIT_MIN_LENGTH:
+        if _run_split(np.ascontiguousarray(x), y.view(x.dtype), n, ints, floats, *plan(n // 2, x.dtype)[:2],
+                      task_entry(_forward_split_task, x.dtype), task_entry(_forward_task, x.dtype), runner(quick=True)):
+            raise MemoryError("fft_half: a task of _forward_split_task failed (out of memory for its scratch)")
+        return y
     _in_tasks(_forward_task if tables is None else _forward_task_bluestein, np.ascontiguousarray(x), y.view(x.dtype),
               n, _tasks(rows, n), ints, floats)
     return y

@@ -132,6 +132,27 @@ def test_fft_half_many_rows(rows, n, rng):
     assert rel_err(kernels.fft_half(x32), reference.fft_half(x32.astype(np.float64))) <= 2e-5
 
 
+@pytest.mark.parametrize("rows, n", [(8, 4096), (5, 1024), (7, 2000), (6, 4104)])
+@pytest.mark.parametrize("dtype, tolerance", [(np.float64, 1e-12), (np.float32, 2e-5)])
+def test_fft_half_split_block_on_two_threads_and_alone(rows, n, dtype, tolerance, rng):
+    """HALF < rows <= LANES rows of n % 8 == 0 samples: each row's halves in a lane pair, two tasks on the
+    threads (or on those awake), or the whole block as one task (the solo block, alone); outputs poisoned."""
+    from kernels.cpu._native import runner, task_entry
+    from kernels.fft_half import cpu
+    from kernels.fft_half._plan import plan
+
+    x = rng.standard_normal((rows, n)).astype(dtype)
+    expected = reference.fft_half(x.astype(np.float64))
+    ints, floats, tables = plan(n, x.dtype)
+    assert tables is None and cpu.HALF < rows <= cpu.LANES and n % 8 == 0
+    entries = task_entry(cpu._forward_split_task, x.dtype), task_entry(cpu._forward_task, x.dtype)
+    for threads in (runner(), runner(quick=True), 0):  # the tasks on the threads; on those awake; the solo block
+        y = np.full((rows, n // 2), np.nan, np.complex64 if dtype == np.float32 else np.complex128)
+        assert cpu._run_split(x, y.view(x.dtype), n, ints, floats, *plan(n // 2, x.dtype)[:2], *entries, threads) == 0
+        assert rel_err(y, expected) <= tolerance
+    assert rel_err(kernels.fft_half(x), expected) <= tolerance
+
+
 def test_fft_half_under_fewer_threads_than_tasks(rng):
     """Work is split into runs for the whole thread pool; under set_num_threads(1) they queue on one."""
     import numba

@@ -89,6 +89,31 @@ def test_pointer_takes_an_integer_and_a_pointer_or_dtype():
         from_a_float(1.5)
 
 
+@njit
+def _run_with_solo(runner, entry, counts, solo_counts, tasks):
+    """tasks _tally tasks over counts, with a solo block: one _tally task over solo_counts."""
+    block, args = _native.task_block(entry, counts.ctypes.data, np.int64(1))
+    solo, solo_args = _native.task_block(entry, solo_counts.ctypes.data, np.int64(1))
+    args[0], solo_args[0] = counts.size, solo_counts.size
+    block[_native._SOLO] = solo.ctypes.data
+    failed = _native.run_tasks(runner, block, tasks)
+    return max(failed, solo[1])
+
+
+def test_a_solo_block_runs_in_place_of_the_tasks_on_one_thread_only():
+    entry = _native.task_entry(_tally, np.float64)
+    counts, solo_counts = np.zeros(2), np.zeros(1)
+    assert _run_with_solo(0, entry, counts, solo_counts, 2) == 0  # this thread alone: the solo block
+    np.testing.assert_array_equal(counts, 0)
+    np.testing.assert_array_equal(solo_counts, 1)
+    assert _run_with_solo(_native.runner(), entry, counts, solo_counts, 2) == 0  # the threads: the block's tasks
+    np.testing.assert_array_equal(counts, 1)
+    np.testing.assert_array_equal(solo_counts, 1)
+    failing = _native.task_entry(_fails, np.float64)
+    block_failed = _run_with_solo(0, failing, counts, solo_counts, 2)
+    assert block_failed != 0  # a failed solo task is the call's failure
+
+
 def _fails(out, args, task):
     """An entry that fails every task."""
     return 1
@@ -117,6 +142,13 @@ def test_fft_raises_when_a_task_fails(monkeypatch, rng, rows):
         fft_cpu.fft_half(x)
     with pytest.raises(MemoryError, match="a task of _backward_task failed"):
         fft_cpu.fft_half_backward(np.ones((rows, 500), np.complex64), 1000)
+
+
+def test_fft_split_block_raises_when_a_task_fails(monkeypatch, rng):
+    x = rng.standard_normal((8, 4096)).astype(np.float32)
+    monkeypatch.setattr(fft_cpu, "task_entry", _failing_entry)
+    with pytest.raises(MemoryError, match="a task of _forward_split_task failed"):
+        fft_cpu.fft_half(x)
 
 
 @pytest.mark.skipif(not _gemm.available(), reason="our GEMM runs where Numba targets AVX-512")

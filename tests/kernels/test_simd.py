@@ -5,8 +5,8 @@ import pytest
 from numba import njit
 from numba.core.errors import TypingError
 
-from kernels.cpu._simd import (LANES, load, load_pairs, load_tile, load_tile_pairs, reverse, sqrt, store, store_pairs,
-                               store_tile, store_tile_pairs)
+from kernels.cpu._simd import (LANES, blend, evens, load, load_pairs, load_tile, load_tile_pairs, odds, reverse, sqrt,
+                               store, store_pairs, store_tile, store_tile_pairs, swap_pairs)
 
 
 @njit
@@ -99,3 +99,33 @@ def test_pairs_split_and_join_interleaved_floats_and_reverse_flips_lanes(dtype, 
     np.testing.assert_array_equal(out[j : j + 2 * LANES : 2], x[i : i + 2 * LANES : 2][::-1])
     np.testing.assert_array_equal(out[j + 1 : j + 2 * LANES : 2], x[i + 1 : i + 2 * LANES : 2])
     assert np.isnan(out[:j]).all() and np.isnan(out[j + 2 * LANES :]).all()  # nothing outside its 2 LANES
+
+
+@njit
+def _lane_pairs(a, b, out):
+    x, y = load(a, 0), load(b, 0)
+    store(out, 0, blend(x, y))
+    store(out, LANES, evens(x, y))
+    store(out, 2 * LANES, odds(x, y))
+    store(out, 3 * LANES, swap_pairs(x))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lane_pair_shuffles_pick_the_lanes_they_name(dtype, rng):
+    a, b = rng.standard_normal(LANES).astype(dtype), rng.standard_normal(LANES).astype(dtype)
+    out = np.full(4 * LANES, np.nan, dtype)
+    _lane_pairs(a, b, out)
+    even = np.arange(0, LANES, 2)
+    np.testing.assert_array_equal(out[:LANES], np.where(np.arange(LANES) % 2 == 0, a, b))  # blend: a0 b1 a2 b3
+    np.testing.assert_array_equal(out[LANES : 2 * LANES], np.stack([a[even], b[even]], 1).ravel())  # a0 b0 a2 b2
+    np.testing.assert_array_equal(out[2 * LANES : 3 * LANES], np.stack([a[even + 1], b[even + 1]], 1).ravel())
+    np.testing.assert_array_equal(out[3 * LANES :], a.reshape(-1, 2)[:, ::-1].ravel())  # a1 a0 a3 a2
+
+
+def test_lane_pair_shuffles_take_two_vectors_of_one_dtype():
+    @njit
+    def mixed(a, b):
+        return blend(load(a, 0), load(b, 0))
+
+    with pytest.raises(TypingError, match="two Vectors of one dtype"):
+        mixed(np.ones(LANES, np.float32), np.ones(LANES))
