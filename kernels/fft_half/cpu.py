@@ -13,7 +13,11 @@ a block: _stages). Where the speed comes from:
   unpacking computes only the n // 2 coefficients returned. The backward runs
   the same trick the other way.
 - Runs of blocks are the threads' tasks (up to 8 a thread, taken as the threads
-  get to them: _native.run_tasks), each with its own scratch.
+  get to them: _native.run_tasks), each with its own scratch. Small inputs run as
+  quick calls (on the threads only where they are awake: _pool).
+- One block of 5-8 rows (n % 8 == 0) is split between two threads, four rows
+  each, a row's two halves in a lane pair (_forward_split); a thread alone runs
+  the whole block instead (the task block's solo block).
 """
 
 import numpy as np
@@ -202,8 +206,8 @@ def _forward_split_rows(x, y, r0, ints, floats, quarter_ints, quarter_floats):
     """Rows r0 .. r0 + HALF - 1 of x (rows, n) into y (rows, n) as pairs, one split block (_forward_split); a
     short last run through padded copies. ints, floats: plan(n)'s; quarter_*: plan(n // 2)'s."""
     _, _, _, hr, hi = views(ints, floats)
-    q, _, stages, _, _ = views(quarter_ints, quarter_floats)
-    zr, zi, work = _scratch(q, 0, None, y)
+    q, big, stages, _, _ = views(quarter_ints, quarter_floats)  # big: 0, no Bluestein here
+    zr, zi, work = _scratch(q, big, None, y)
     n = x.shape[1]
     count = min(HALF, x.shape[0] - r0)
     if count == HALF:
