@@ -263,6 +263,15 @@ def _direct_stage(sr, si, dr, di, size, twr, twi, n_tw, rootr, rooti, n_roots, m
 _STAGES = {8: _radix8_stage, 4: _radix4_stage, 2: _radix2_stage, 3: _radix3_stage, 5: _radix5_stage}
 
 
+@njit(cache=True, inline="always")
+def real_unpack(zkr, zki, ckr, cki, wr, wi, h):
+    """(re, im) of X_k = E_k + w^k O_k, the real-input trick's unpacking, from Z_k (zk), conj(Z_(m-k)) (ck) and
+    w^k: E = (Z_k + conj Z_(m-k)) / 2, O = (Z_k - conj Z_(m-k)) / 2i; h is 0.5. Vectors or scalars, lane by lane."""
+    er, ei = h * (zkr + ckr), h * (zki + cki)
+    orr, oi = h * (zki - cki), h * (ckr - zkr)
+    return er + wr * orr - wi * oi, ei + wr * oi + wi * orr
+
+
 @lru_cache(maxsize=None)
 def stage_entry(r: int, dtype) -> int:
     """The address of radix r's stage compiled for dtype (compiled on first use, cached on disk)."""

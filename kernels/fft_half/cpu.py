@@ -28,7 +28,7 @@ from ..cpu._inner import inner
 from ..cpu._native import _SOLO, pointer, run_tasks, runner, task_block, task_entry
 from . import _long
 from ._plan import bluestein_tables, complex_length, plan, views
-from ._stages import transform
+from ._stages import real_unpack, transform
 from ..cpu._simd import (LANES, blend, evens, load, load_tile, load_tile_pairs, odds, splat, store, store_tile,
                          store_tile_pairs, swap_pairs)
 
@@ -96,12 +96,10 @@ def _forward_block(xs, ys, zr, zi, work, stages, tables, hr, hi):
         h = zr.dtype.type(0.5)
         for k in range(half):
             i, j = LANES * k, LANES * (half - k if k else 0)
-            zkr, zki, ckr, cki = load(ar, i), load(ai, i), load(ar, j), -load(ai, j)  # Z_k and conj(Z_(N-k))
-            er, ei = h * (zkr + ckr), h * (zki + cki)
-            orr, oi = h * (zki - cki), h * (ckr - zkr)  # (Z_k - conj(Z_(N-k))) / 2i
-            wr, wi = splat(hr[k]), splat(hi[k])
-            store(br, i, er + wr * orr - wi * oi)
-            store(bi, i, ei + wr * oi + wi * orr)
+            outr, outi = real_unpack(load(ar, i), load(ai, i), load(ar, j), -load(ai, j),  # Z_k and conj(Z_(N-k))
+                                     splat(hr[k]), splat(hi[k]), h)
+            store(br, i, outr)
+            store(bi, i, outi)
         _unpack_pairs(br, bi, half, ys)
     else:
         _pack_reals(xs, n, zr)
@@ -151,16 +149,6 @@ HALF = LANES // 2
 
 
 @njit(cache=True, inline="always")
-def _real_unpack(zkr, zki, zmr, zmi, wr, wi, h):
-    """X_k = E_k + w^k O_k lane by lane, from Z_k (zk), Z_(m-k) (zm) and w^k: the real-input trick's unpacking
-    (E = (Z_k + conj Z_(m-k)) / 2, O = (Z_k - conj Z_(m-k)) / 2i)."""
-    ckr, cki = zmr, -zmi
-    er, ei = h * (zkr + ckr), h * (zki + cki)
-    orr, oi = h * (zki - cki), h * (ckr - zkr)
-    return er + wr * orr - wi * oi, ei + wr * oi + wi * orr
-
-
-@njit(cache=True, inline="always")
 def _forward_split(xv, yv, zr, zi, work, stages, hr, hi):
     """fft_half of HALF rows of n % 8 == 0 samples in one block: xv (LANES, n // 2) and yv (LANES, n // 2) are
     the rows' and the outputs' halves (row u's first half is row 2u, its second half row 2u + 1: each lane pair
@@ -187,15 +175,15 @@ def _forward_split(xv, yv, zr, zi, work, stages, hr, hi):
         k, i, j = 2 * kk, LANES * kk, LANES * (kk + mid)
         c, d = LANES * ((q - kk) % q), LANES * (mid - kk)
         wr, wi = blend(splat(hr[k]), splat(hr[k + q])), blend(splat(hi[k]), splat(hi[k + q]))
-        outr, outi = _real_unpack(evens(load(ar, i), load(ar, j)), evens(load(ai, i), load(ai, j)),
-                                  evens(load(ar, c), load(ar, d)), evens(load(ai, c), load(ai, d)), wr, wi, h)
+        outr, outi = real_unpack(evens(load(ar, i), load(ar, j)), evens(load(ai, i), load(ai, j)),
+                                 evens(load(ar, c), load(ar, d)), -evens(load(ai, c), load(ai, d)), wr, wi, h)
         store(br, LANES * k, outr)
         store(bi, LANES * k, outi)
         # k = 2 kk + 1: all odd, in the odd lanes at kk, kk + q/2, q - 1 - kk, q/2 - 1 - kk
         k, c, d = k + 1, LANES * (q - 1 - kk), LANES * (mid - 1 - kk)
         wr, wi = blend(splat(hr[k]), splat(hr[k + q])), blend(splat(hi[k]), splat(hi[k + q]))
-        outr, outi = _real_unpack(odds(load(ar, i), load(ar, j)), odds(load(ai, i), load(ai, j)),
-                                  odds(load(ar, c), load(ar, d)), odds(load(ai, c), load(ai, d)), wr, wi, h)
+        outr, outi = real_unpack(odds(load(ar, i), load(ar, j)), odds(load(ai, i), load(ai, j)),
+                                 odds(load(ar, c), load(ar, d)), -odds(load(ai, c), load(ai, d)), wr, wi, h)
         store(br, LANES * k, outr)
         store(bi, LANES * k, outi)
     _unpack_pairs(br, bi, q, yv)
@@ -381,13 +369,20 @@ def _backward_task_bluestein(grad_x, args, task):
     return 0
 
 
+@njit(cache=True, inline="always")
+def _set_args(args, src, n, tasks, ints, floats):
+    """args[:8], what every task function reads (_task_arrays): src, ints, floats (addresses), rows, n, ints.size,
+    floats.size, tasks."""
+    args[0], args[1], args[2], args[3] = src.ctypes.data, ints.ctypes.data, floats.ctypes.data, src.shape[0]
+    args[4], args[5], args[6], args[7] = n, ints.size, floats.size, tasks
+
+
 @njit(cache=True)
 def _run(src, dst, n, tasks, ints, floats, entry, runner):
     """entry's tasks over src and dst (C-contiguous: read by address): on the threads where runner is
     _native.runner(), else (0) on this thread. Returns nonzero where a task failed."""
     block, args = task_block(entry, dst.ctypes.data, np.int64(8))
-    args[0], args[1], args[2], args[3] = src.ctypes.data, ints.ctypes.data, floats.ctypes.data, src.shape[0]
-    args[4], args[5], args[6], args[7] = n, ints.size, floats.size, tasks
+    _set_args(args, src, n, tasks, ints, floats)
     return run_tasks(runner, block, tasks)
 
 
@@ -398,10 +393,8 @@ def _run_split(x, y, n, ints, floats, quarter_ints, quarter_floats, entry, solo_
     one thread (run_tasks' solo block). Returns nonzero where a task failed."""
     block, args = task_block(entry, y.ctypes.data, np.int64(12))
     solo, solo_args = task_block(solo_entry, y.ctypes.data, np.int64(8))
-    for a in (args, solo_args):
-        a[0], a[1], a[2], a[3] = x.ctypes.data, ints.ctypes.data, floats.ctypes.data, x.shape[0]
-        a[4], a[5], a[6], a[7] = n, ints.size, floats.size, 1
-    args[7] = 2
+    _set_args(args, x, n, np.int64(2), ints, floats)
+    _set_args(solo_args, x, n, np.int64(1), ints, floats)
     args[8], args[9] = quarter_ints.ctypes.data, quarter_floats.ctypes.data
     args[10], args[11] = quarter_ints.size, quarter_floats.size
     block[_SOLO] = solo.ctypes.data
